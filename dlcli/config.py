@@ -1,0 +1,476 @@
+"""The experiment config: typed models, YAML loading and ``--set`` overrides.
+
+The YAML is parsed once, here, into an :class:`ExperimentConfig`; nothing downstream touches
+raw dicts. Each field's default sits next to its description, so the error messages, the
+``--help`` text and the JSON Schema all come from this one place. This module does not
+import TensorFlow: names that select Keras classes are resolved in ``model.py``.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from dlcli.errors import ConfigError, allowed_list, did_you_mean
+
+BUNDLED_DATASETS = ("digits", "iris", "wine", "breast_cancer", "diabetes")
+KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
+FILE_SUFFIXES = (".csv", ".parquet", ".npz")
+# Keeps a hostile YAML file (billion laughs, huge override lists) from eating memory.
+MAX_CONFIG_BYTES = 1_000_000
+
+
+class _Strict(BaseModel):
+    """Base for config sections: unknown keys are errors, never silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class SplitConfig(_Strict):
+    """How the data is split into train / validation / test."""
+
+    train: float = Field(0.7, gt=0, lt=1, description="Fraction of the samples used for training.")
+    val: float = Field(0.15, ge=0, lt=1, description="Fraction used for validation (early stopping, diagnosis).")
+    test: float = Field(0.15, ge=0, lt=1, description="Fraction held out for the final test score.")
+    stratify: bool = Field(True, description="Keep class proportions equal across splits (classification only).")
+    source_test: bool = Field(
+        True,
+        description="Use the dataset's own test split where it has one (Keras datasets); the training part "
+        "is then split into train/val in the ratio train:val and `test` is ignored.",
+    )
+
+    @model_validator(mode="after")
+    def _fractions_sum_to_one(self) -> SplitConfig:
+        total = self.train + self.val + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(
+                f"train + val + test must sum to 1, got {self.train} + {self.val} + {self.test} = {total:g}; "
+                f"e.g. {{train: 0.7, val: 0.15, test: 0.15}}"
+            )
+        return self
+
+
+class DataConfig(_Strict):
+    """Where the samples come from and how they are prepared."""
+
+    source: str = Field(
+        description="A bundled dataset (" + ", ".join(BUNDLED_DATASETS) + "), a Keras dataset ("
+        + ", ".join(KERAS_DATASETS) + ") or a path to a .csv, .parquet or .npz file (relative to the config file)."
+    )
+    target: str | None = Field(None, description="Column to predict, for .csv / .parquet files.")
+    features: list[str] | None = Field(None, min_length=1, description="Feature columns; default: all but target.")
+    split: SplitConfig = Field(default_factory=SplitConfig, description="Train/val/test fractions.")
+    scale: Literal["none", "standard", "minmax", "rescale"] = Field(
+        "none", description="Feature scaling, fitted on the train split only: none, standard (z-score), "
+        "minmax (to [0, 1]) or rescale (x / 255, for pixels)."
+    )
+    reshape: list[int] | None = Field(
+        None, min_length=1, description="Shape of one sample, e.g. [8, 8, 1] to feed Conv2D."
+    )
+
+    @field_validator("reshape")
+    @classmethod
+    def _positive_dims(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and any(d <= 0 for d in value):
+            raise ValueError(f"every dimension must be a positive integer, got {value}")
+        return value
+
+    @property
+    def kind(self) -> Literal["bundled", "keras", "file"]:
+        """Which loader this source needs."""
+        if self.source in BUNDLED_DATASETS:
+            return "bundled"
+        if self.source in KERAS_DATASETS:
+            return "keras"
+        return "file"
+
+
+class LayerSpec(BaseModel):
+    """One layer: ``type`` is any ``keras.layers`` class name, the other keys are its arguments."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str = Field(description="A keras.layers class name, e.g. Dense, Conv2D, Dropout, MaxPooling2D.")
+
+    @property
+    def args(self) -> dict[str, Any]:
+        """The layer's constructor arguments (every key but ``type``)."""
+        return dict(self.model_extra or {})
+
+
+class ModelConfig(_Strict):
+    """The network, as a list of layers stacked into a keras.Sequential."""
+
+    layers: list[LayerSpec] = Field(min_length=1, description="Layers in order; the input shape comes from the data.")
+
+
+class ScheduleConfig(BaseModel):
+    """A learning-rate schedule: ``type`` is exponential, cosine, piecewise, polynomial, inverse_time or a
+    keras.optimizers.schedules class name; the other keys are its arguments."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str = Field(description="exponential | cosine | cosine_restarts | piecewise | polynomial | inverse_time")
+
+    @property
+    def args(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class OptimizerConfig(BaseModel):
+    """An optimizer: ``type`` is any keras.optimizers name; the other keys are its arguments."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str = Field("adam", description="adam, sgd, rmsprop, adamw, ... (any keras.optimizers name).")
+    learning_rate: float | ScheduleConfig | None = Field(
+        None, description="A number, or a schedule such as {type: exponential, decay_steps: 100, decay_rate: 0.9}."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        return {"type": value} if isinstance(value, str) else value
+
+    @field_validator("learning_rate")
+    @classmethod
+    def _positive_rate(cls, value: Any) -> Any:
+        if isinstance(value, float) and not value > 0:
+            raise ValueError(f"must be a positive number, got {value}")
+        return value
+
+    @property
+    def args(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class CompileConfig(_Strict):
+    """What ``model.compile`` receives."""
+
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig, description="Name or {type: .., args}.")
+    loss: str = Field(description="A Keras loss name, e.g. sparse_categorical_crossentropy, binary_crossentropy, mse.")
+    metrics: list[str] = Field(default_factory=list, description="Keras metric names, e.g. accuracy, auc, mae.")
+
+
+class EarlyStoppingConfig(_Strict):
+    """keras.callbacks.EarlyStopping."""
+
+    monitor: str = Field("val_loss", description="History key to watch.")
+    patience: int = Field(5, ge=0, description="Epochs without improvement before stopping.")
+    min_delta: float = Field(0.0, ge=0, description="Smallest change that counts as an improvement.")
+    mode: Literal["auto", "min", "max"] = Field("auto", description="Whether the monitored value should fall or rise.")
+    restore_best_weights: bool = Field(True, description="Keep the weights of the best epoch.")
+
+
+class ReduceLROnPlateauConfig(_Strict):
+    """keras.callbacks.ReduceLROnPlateau."""
+
+    monitor: str = Field("val_loss", description="History key to watch.")
+    factor: float = Field(0.1, gt=0, lt=1, description="Multiply the learning rate by this on a plateau.")
+    patience: int = Field(3, ge=0, description="Epochs without improvement before reducing.")
+    min_lr: float = Field(0.0, ge=0, description="Lower bound on the learning rate.")
+
+
+def _true_means_defaults(value: Any) -> Any:
+    if value is True:
+        return {}
+    return None if value is False else value
+
+
+class FitConfig(_Strict):
+    """What ``model.fit`` receives."""
+
+    batch_size: int = Field(32, ge=1, le=1_000_000, description="Samples per gradient step.")
+    epochs: int = Field(10, ge=1, le=100_000, description="Passes over the training data.")
+    shuffle: bool = Field(True, description="Shuffle the training data each epoch.")
+    early_stopping: EarlyStoppingConfig | None = Field(None, description="Stop when the monitored value stalls.")
+    reduce_lr_on_plateau: ReduceLROnPlateauConfig | None = Field(None, description="Lower the rate on a plateau.")
+
+    _defaults_for_true = field_validator("early_stopping", "reduce_lr_on_plateau", mode="before")(
+        classmethod(lambda cls, v: _true_means_defaults(v))
+    )
+
+
+class ExperimentConfig(_Strict):
+    """One experiment: data, model, compile and fit settings."""
+
+    name: str | None = Field(None, min_length=1, max_length=100, description="Run name; default: the file's stem.")
+    seed: int = Field(42, ge=0, le=2**32 - 1, description="Seeds Python, NumPy and the backend.")
+    device: Literal["auto", "cpu", "gpu"] = Field("auto", description="auto uses a GPU if one is visible.")
+    deterministic: bool = Field(True, description="Turn on op determinism: same seed, same numbers.")
+    data: DataConfig
+    model: ModelConfig
+    compile: CompileConfig
+    fit: FitConfig = Field(default_factory=FitConfig)
+
+    def to_yaml_dict(self) -> dict[str, Any]:
+        """The fully resolved config as plain data; ``load_config`` on its YAML gives the same config."""
+        return self.model_dump(mode="json")
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def format_path(parts: typing.Sequence[str | int]) -> str:
+    """``("model", "layers", 2, "units")`` -> ``"model.layers[2].units"``."""
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def short_repr(value: Any, limit: int = 80) -> str:
+    """A repr of a user value, cut to ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def read_yaml(path: Path) -> Any:
+    """Read a YAML file with the safe loader; syntax errors become a ConfigError with the line."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError("", f"{path}: the file is {size} bytes; a config is at most {MAX_CONFIG_BYTES}")
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("", f"config file not found: {path.resolve()}") from None
+    except IsADirectoryError:
+        raise ConfigError("", f"{path.resolve()} is a directory, not a YAML config file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError("", f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
+    return parse_yaml(text, str(path))
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that refuses documents which expand aliases too often (billion laughs)."""
+
+    max_aliases = 100
+
+    def compose_node(self, parent, index):  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            self._aliases = getattr(self, "_aliases", 0) + 1
+            if self._aliases > self.max_aliases:
+                raise yaml.YAMLError(f"more than {self.max_aliases} aliases (*refs): refusing a possible alias bomb")
+        return super().compose_node(parent, index)
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """Parse YAML text safely (no Python object tags, bounded aliases)."""
+    try:
+        return yaml.load(text, Loader=_BoundedLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ConfigError("", f"{where}: YAML syntax error{at}: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError("", f"{where}: YAML error: {exc}") from None
+    except RecursionError:
+        raise ConfigError("", f"{where}: the YAML is nested too deeply") from None
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Split ``PATH=VALUE`` and parse VALUE as YAML."""
+    if "=" not in text:
+        raise ConfigError("--set", f"{short_repr(text)} is not PATH=VALUE; e.g. --set fit.epochs=5")
+    path, raw = text.split("=", 1)
+    path = path.strip()
+    if not path or not re.fullmatch(r"[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*", path):
+        raise ConfigError("--set", f"{short_repr(path)} is not a dotted path such as model.layers.0.units")
+    return path, parse_yaml(raw, f"--set {path}")
+
+
+def set_by_path(raw: dict[str, Any], dotted: str, value: Any, *, where: str = "--set", create: bool = True) -> None:
+    """Set ``raw[a][b][0][c] = value`` for ``dotted == "a.b.0.c"``.
+
+    Missing mapping keys are created when ``create`` is true (the schema then says whether the key
+    is allowed); list indices must exist.
+    """
+    parts = dotted.split(".")
+    node: Any = raw
+    for depth, key in enumerate(parts):
+        last = depth == len(parts) - 1
+        here = ".".join(parts[: depth + 1])
+        if isinstance(node, list):
+            if not key.lstrip("-").isdigit():
+                raise ConfigError(f"{where} {dotted}", f"{here} is a list: use an index such as {'.'.join(parts[:depth])}.0")
+            index = int(key)
+            if not -len(node) <= index < len(node):
+                raise ConfigError(f"{where} {dotted}", f"index {index} is out of range: the list has {len(node)} items")
+            if last:
+                node[index] = value
+            else:
+                node = node[index]
+        elif isinstance(node, dict):
+            if last:
+                node[key] = value
+            elif key in node and isinstance(node[key], (dict, list)):
+                node = node[key]
+            elif key in node and node[key] is not None and not isinstance(node[key], str):
+                raise ConfigError(f"{where} {dotted}", f"{here} is {short_repr(node[key])}, which has no keys")
+            elif key not in node and not create:
+                raise ConfigError(f"{where} {dotted}", f"{here} does not exist in the config")
+            else:
+                # A missing section, or a name shorthand such as `optimizer: adam`, becomes a mapping.
+                node[key] = {"type": node[key]} if isinstance(node.get(key), str) else {}
+                node = node[key]
+        else:
+            raise ConfigError(f"{where} {dotted}", f"{'.'.join(parts[:depth])} is {short_repr(node)}, which has no keys")
+
+
+def get_by_path(raw: Any, dotted: str) -> Any:
+    """Return ``raw[a][b][0][c]`` for ``"a.b.0.c"``; raises KeyError if it does not exist."""
+    node = raw
+    for key in dotted.split("."):
+        if isinstance(node, list) and key.lstrip("-").isdigit() and -len(node) <= int(key) < len(node):
+            node = node[int(key)]
+        elif isinstance(node, dict) and key in node:
+            node = node[key]
+        else:
+            raise KeyError(dotted)
+    return node
+
+
+def _looks_like_path(source: str) -> bool:
+    return source not in BUNDLED_DATASETS + KERAS_DATASETS
+
+
+def resolve_raw(raw: Any, config_path: Path | None, overrides: typing.Iterable[str] = (), **fields: Any) -> dict:
+    """Apply overrides and defaults that depend on the file (name, data path) to raw YAML data."""
+    if raw is None:
+        raise ConfigError("", f"{config_path}: the file is empty; it needs at least data, model and compile")
+    if not isinstance(raw, dict):
+        raise ConfigError("", f"{config_path}: the top level must be a mapping of keys (data, model, ...), "
+                          f"got {type(raw).__name__}")
+    raw = copy.deepcopy(raw)
+    for text in overrides:
+        path, value = parse_override(text)
+        set_by_path(raw, path, value)
+    for key, value in fields.items():
+        if value is not None:
+            raw[key] = value
+    if raw.get("name") is None and config_path is not None:
+        raw["name"] = config_path.stem
+    data = raw.get("data")
+    if isinstance(data, dict) and isinstance(data.get("source"), str) and _looks_like_path(data["source"]):
+        source = Path(data["source"]).expanduser()
+        if not source.is_absolute() and config_path is not None:
+            source = config_path.resolve().parent / source
+        data["source"] = str(source.resolve())
+    return raw
+
+
+def load_config(path: str | Path, overrides: typing.Iterable[str] = (), **fields: Any) -> ExperimentConfig:
+    """Read a YAML config, apply ``--set`` overrides and field overrides, and validate it.
+
+    Args:
+        path: the YAML file.
+        overrides: ``PATH=VALUE`` strings; VALUE is parsed as YAML.
+        **fields: top-level values that win over the file when not None (``name``, ``seed``, ``device``).
+
+    Returns:
+        The validated config. A relative ``data.source`` path is made absolute (relative to the file).
+
+    Raises:
+        ConfigError: naming the YAML path, the value given and what is allowed.
+    """
+    path = Path(path)
+    raw = resolve_raw(read_yaml(path), path, overrides, **fields)
+    return validate_config(raw)
+
+
+def validate_config(raw: dict[str, Any], model: type[BaseModel] = ExperimentConfig) -> Any:
+    """Validate raw data against ``model``; the first problem becomes one ConfigError."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        error = _first_error(errors)
+        message = _describe_error(error, model)
+        if len(errors) > 1:
+            message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+        raise ConfigError(format_path(_clean_loc(error["loc"])), message) from None
+    except RecursionError:
+        raise ConfigError("", "the config is nested too deeply") from None
+
+
+def _first_error(errors: list[dict[str, Any]]) -> dict[str, Any]:
+    # Within a union (learning_rate: number | schedule) pydantic reports one error per member; the
+    # one for the member the user evidently meant (a mapping -> the schedule) reads best.
+    def rank(err: dict[str, Any]) -> int:
+        tags = [p for p in err["loc"] if isinstance(p, str) and p in _UNION_TAGS]
+        if not tags:
+            return 0
+        input_is_map = isinstance(err.get("input"), dict)
+        return 0 if (tags[-1] in ("ScheduleConfig",)) == input_is_map else 1
+
+    return sorted(errors, key=rank)[0]
+
+
+_UNION_TAGS = {"float", "int", "str", "bool", "list", "dict", "ScheduleConfig", "EarlyStoppingConfig",
+               "ReduceLROnPlateauConfig", "none", "function-after[_positive_rate(), float]"}
+
+
+def _clean_loc(loc: tuple) -> list:
+    return [p for p in loc if not (isinstance(p, str) and (p in _UNION_TAGS or "[" in p))]
+
+
+def _fields_at(model: type[BaseModel], loc: list) -> list[str] | None:
+    """The field names allowed at ``loc`` (a path into ``model``), or None if not a model there."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)) or part not in current.model_fields:
+            return None
+        current = _model_in(current.model_fields[part].annotation)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return None
+
+
+def _model_in(annotation: Any) -> Any:
+    """The BaseModel inside ``X | None``, ``list[X]`` and the like, else the annotation."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if isinstance(found, type) and issubclass(found, BaseModel):
+            return found
+    return annotation
+
+
+def _describe_error(error: dict[str, Any], model: type[BaseModel]) -> str:
+    kind = error["type"]
+    loc = _clean_loc(error["loc"])
+    given = error.get("input")
+    if kind == "extra_forbidden":
+        allowed = _fields_at(model, loc[:-1]) or []
+        key = loc[-1] if loc else given
+        return f"unknown key {key!r}.{did_you_mean(str(key), allowed)} (allowed: {allowed_list(allowed)})"
+    if kind == "missing":
+        allowed = _fields_at(model, loc)
+        hint = f" (with keys: {allowed_list(allowed)})" if allowed else ""
+        return f"required key is missing{hint}"
+    if kind == "literal_error":
+        choices = re.findall(r"'([^']*)'", error["msg"])
+        return f"{short_repr(given)} is not allowed.{did_you_mean(str(given), choices)} (allowed: {', '.join(choices)})"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"expected a mapping of keys, got {short_repr(given)}"
+    if kind == "value_error":
+        return error["msg"].removeprefix("Value error, ")
+    msg = error["msg"]
+    msg = msg[0].lower() + msg[1:]
+    return f"{msg}, got {short_repr(given)}"
+
+
+def dump_yaml(data: Any) -> str:
+    """YAML text for a config dict, keys in schema order."""
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=None, width=100)

@@ -1,0 +1,466 @@
+"""Data: load a source, encode labels for the loss, split, scale and reshape.
+
+Everything here works on NumPy arrays and does not import TensorFlow (only the Keras dataset
+loaders need Keras). The preprocessing fitted on the train split is kept in a
+:class:`Preprocessing` object that the run directory stores, so that ``evaluate`` and
+``predict`` apply exactly what training applied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from dlcli.config import BUNDLED_DATASETS, FILE_SUFFIXES, KERAS_DATASETS, DataConfig, ExperimentConfig
+from dlcli.errors import ConfigError, DataError, allowed_list, did_you_mean
+
+# Losses whose targets are class indices, one-hot rows or a single 0/1 column.
+SPARSE_LOSSES = {"sparse_categorical_crossentropy", "sparse_categorical_focal_crossentropy"}
+ONE_HOT_LOSSES = {"categorical_crossentropy", "categorical_focal_crossentropy", "categorical_hinge",
+                  "kl_divergence", "kld", "kullback_leibler_divergence"}
+BINARY_LOSSES = {"binary_crossentropy", "binary_focal_crossentropy", "hinge", "squared_hinge"}
+
+Task = Literal["classification", "regression"]
+Encoding = Literal["sparse", "one_hot", "binary", "none"]
+
+
+def label_encoding(loss: str) -> Encoding:
+    """How targets must be encoded for ``loss`` (``none`` means regression)."""
+    if loss in SPARSE_LOSSES:
+        return "sparse"
+    if loss in ONE_HOT_LOSSES:
+        return "one_hot"
+    if loss in BINARY_LOSSES:
+        return "binary"
+    return "none"
+
+
+@dataclass
+class Preprocessing:
+    """What was fitted on the train split and must be applied to any new input."""
+
+    task: Task
+    encoding: Encoding
+    scale: str
+    sample_shape: list[int]  # shape of one raw sample before reshape
+    input_shape: list[int]  # shape the model sees
+    feature_names: list[str] | None = None
+    class_names: list[str] | None = None
+    target: str | None = None
+    offset: np.ndarray | None = field(default=None, repr=False)
+    factor: np.ndarray | None = field(default=None, repr=False)
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        """Scale and reshape raw samples (float32), in place where possible."""
+        x = np.asarray(x, dtype=np.float32)
+        if self.offset is not None:
+            x -= self.offset
+        if self.factor is not None:
+            x *= self.factor
+        return x.reshape((-1, *self.input_shape))
+
+    def encode_labels(self, y: np.ndarray, where: str) -> np.ndarray:
+        """Map raw labels to what the loss expects; unknown classes are an error."""
+        if self.task == "regression":
+            return _numeric_target(y, where)
+        classes = np.asarray(self.class_names)
+        as_str = np.asarray(y).astype(str)
+        unknown = sorted(set(np.unique(as_str)) - set(classes))
+        if unknown:
+            raise DataError(f"{where}: classes {unknown[:5]} were not seen in training (known: "
+                            f"{allowed_list(classes.tolist())})")
+        order = np.argsort(classes)
+        index = order[np.searchsorted(classes[order], as_str)]
+        return encode_indices(index, len(classes), self.encoding)
+
+    def save(self, directory: Path) -> None:
+        """Write ``preprocessing.json`` (and ``preprocessing.npz`` for scaling arrays) into ``directory``."""
+        from dlcli.runs import atomic_write_text
+
+        meta = {k: v for k, v in asdict(self).items() if k not in ("offset", "factor")}
+        atomic_write_text(directory / "preprocessing.json", json.dumps(meta, indent=2))
+        if self.offset is not None or self.factor is not None:
+            arrays = {k: v for k, v in (("offset", self.offset), ("factor", self.factor)) if v is not None}
+            tmp = directory / ".preprocessing.tmp.npz"
+            np.savez(tmp, **arrays)
+            tmp.replace(directory / "preprocessing.npz")
+
+    @classmethod
+    def load(cls, directory: Path) -> Preprocessing:
+        meta = json.loads((directory / "preprocessing.json").read_text())
+        arrays: dict[str, Any] = {}
+        if (directory / "preprocessing.npz").exists():
+            with np.load(directory / "preprocessing.npz", allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+        return cls(**meta, **arrays)
+
+
+@dataclass
+class Dataset:
+    """Prepared splits, ready for ``model.fit``."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    prep: Preprocessing
+    fingerprint: str
+    source: str
+
+    @property
+    def num_classes(self) -> int | None:
+        return len(self.prep.class_names) if self.prep.class_names else None
+
+    def splits(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """The non-empty splits by name, in train / val / test order."""
+        out = {"train": (self.x_train, self.y_train), "val": (self.x_val, self.y_val),
+               "test": (self.x_test, self.y_test)}
+        return {k: v for k, v in out.items() if len(v[0])}
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading raw samples
+
+
+@dataclass
+class RawData:
+    x: np.ndarray
+    y: np.ndarray
+    feature_names: list[str] | None = None
+    class_names: list[str] | None = None  # for bundled datasets whose y are indices into these
+    x_test: np.ndarray | None = None  # a dataset's own test split
+    y_test: np.ndarray | None = None
+
+
+def _load_bundled(name: str) -> RawData:
+    from sklearn import datasets
+
+    bunch = getattr(datasets, f"load_{name}")()
+    names = getattr(bunch, "target_names", None)
+    return RawData(
+        x=np.asarray(bunch.data, dtype=np.float32),
+        y=np.asarray(bunch.target),
+        feature_names=[str(f) for f in bunch.feature_names] if getattr(bunch, "feature_names", None) is not None else None,
+        class_names=[str(c) for c in names] if names is not None else None,
+    )
+
+
+def _load_keras(name: str) -> RawData:
+    from dlcli import runtime
+
+    keras = runtime.import_keras()
+    try:
+        (x, y), (x_test, y_test) = getattr(keras.datasets, name).load_data()
+    except Exception as exc:  # network down, corrupt cache: the user can act on it
+        raise DataError(f"data.source: could not load the Keras dataset {name!r}: {exc}. It is downloaded to "
+                        f"~/.keras/datasets on first use; check the network or use a local file") from None
+    return RawData(x=np.asarray(x), y=np.asarray(y).reshape(len(y), -1).squeeze(-1),
+                   x_test=np.asarray(x_test), y_test=np.asarray(y_test).reshape(len(y_test), -1).squeeze(-1))
+
+
+def read_table(path: Path) -> Any:
+    """Read a .csv or .parquet file into a DataFrame; unreadable files become DataError."""
+    import pandas as pd
+
+    try:
+        df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file is empty (no header, no rows)") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path}: cannot read the file as {path.suffix[1:]}: {first}") from None
+    except Exception as exc:  # pyarrow raises its own error types for truncated files
+        if type(exc).__module__.startswith("pyarrow"):
+            raise DataError(f"{path}: cannot read the file as parquet: {exc}") from None
+        raise
+    if len(df) == 0:
+        raise DataError(f"{path}: the file has a header but no rows")
+    return df
+
+
+def _load_table(path: Path, cfg: DataConfig) -> RawData:
+    df = read_table(path)
+    columns = [str(c) for c in df.columns]
+    df.columns = columns
+    if cfg.target is None:
+        raise ConfigError("data.target", f"required for {path.suffix} files: the column to predict "
+                          f"(columns: {allowed_list(columns)})")
+    if cfg.target not in columns:
+        raise ConfigError("data.target", f"{cfg.target!r} is not a column of {path}.{did_you_mean(cfg.target, columns)}"
+                          f" (columns: {allowed_list(columns)})")
+    features = feature_columns(columns, cfg)
+    x = table_features(df, features, path)
+    y = df[cfg.target].to_numpy()
+    if df[cfg.target].isna().any():
+        row = int(np.flatnonzero(df[cfg.target].isna().to_numpy())[0])
+        raise DataError(f"{path}: column {cfg.target!r} (the target) has a missing value in data row {row + 1}")
+    return RawData(x=x, y=y, feature_names=features)
+
+
+def feature_columns(columns: list[str], cfg: DataConfig) -> list[str]:
+    """The feature columns the config selects, validated against ``columns``."""
+    if cfg.features is None:
+        return [c for c in columns if c != cfg.target]
+    for i, name in enumerate(cfg.features):
+        if name not in columns:
+            raise ConfigError(f"data.features[{i}]", f"{name!r} is not a column.{did_you_mean(name, columns)} "
+                              f"(columns: {allowed_list(columns)})")
+        if name == cfg.target:
+            raise ConfigError(f"data.features[{i}]", f"{name!r} is the target; a feature cannot be the target")
+    return list(cfg.features)
+
+
+def table_features(df: Any, features: list[str], path: Path | str) -> np.ndarray:
+    """Feature columns as one float32 array; non-numeric or non-finite values are errors naming the column."""
+    import pandas as pd
+
+    if not features:
+        raise DataError(f"{path}: no feature columns are left besides the target")
+    for name in features:
+        col = df[name]
+        if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
+            bad = pd.to_numeric(col, errors="coerce").isna() & col.notna()
+            example = col[bad].iloc[0] if bad.any() else col.iloc[0]
+            row = int(np.flatnonzero(bad.to_numpy())[0]) + 1 if bad.any() else 1
+            raise DataError(f"{path}: column {name!r} is not numeric (data row {row} holds {example!r}); "
+                            f"encode it as numbers or leave it out with data.features")
+    x = df[features].to_numpy(dtype=np.float32)
+    check_finite(x, features, path)
+    return x
+
+
+def check_finite(x: np.ndarray, feature_names: list[str] | None, path: Path | str) -> None:
+    """Raise DataError naming the first column holding NaN or inf."""
+    flat = x.reshape(len(x), -1)
+    bad = ~np.isfinite(flat)
+    if bad.any():
+        rows, cols = np.nonzero(bad)
+        col = int(cols[0])
+        name = feature_names[col] if feature_names and col < len(feature_names) else f"feature {col}"
+        what = "NaN (missing)" if np.isnan(flat[rows[0], col]) else "infinite"
+        raise DataError(f"{path}: column {name!r} has {int(bad[:, col].sum())} {what} value(s), first in data row "
+                        f"{int(rows[0]) + 1}; fill or drop them before training")
+
+
+def _load_npz(path: Path) -> RawData:
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            keys = list(npz.files)
+            missing = [k for k in ("x", "y") if k not in keys]
+            if missing:
+                raise DataError(f"{path}: an .npz source needs arrays named 'x' and 'y'; it has {keys}")
+            x, y = npz["x"], npz["y"]
+    except DataError:
+        raise
+    except Exception as exc:  # zipfile / pickle / EOF errors for corrupt files
+        raise DataError(f"{path}: cannot read the file as .npz: {exc}") from None
+    if len(x) != len(y):
+        raise DataError(f"{path}: 'x' has {len(x)} samples but 'y' has {len(y)}; they must match")
+    if len(x) == 0:
+        raise DataError(f"{path}: 'x' and 'y' hold no samples")
+    if x.dtype.kind not in "biuf":
+        raise DataError(f"{path}: 'x' must be numeric, it holds {x.dtype}")
+    x = x.astype(np.float32, copy=False)
+    check_finite(x, None, path)
+    return RawData(x=x, y=y)
+
+
+def load_raw(cfg: DataConfig) -> RawData:
+    """Load the samples a data config points at (no splitting, no scaling)."""
+    if cfg.kind == "bundled":
+        return _load_bundled(cfg.source)
+    if cfg.kind == "keras":
+        return _load_keras(cfg.source)
+    path = Path(cfg.source)
+    if path.suffix.lower() not in FILE_SUFFIXES:
+        names = BUNDLED_DATASETS + KERAS_DATASETS
+        raise ConfigError("data.source", f"{Path(cfg.source).name!r} is not a bundled dataset, a Keras dataset or "
+                          f"a .csv/.parquet/.npz file.{did_you_mean(path.name, names)} (datasets: {', '.join(names)})")
+    if not path.exists():
+        raise DataError(f"data.source: file not found: {path}")
+    if not path.is_file():
+        raise DataError(f"data.source: {path} is not a file")
+    if path.suffix.lower() == ".npz":
+        return _load_npz(path)
+    return _load_table(path, cfg)
+
+
+# ---------------------------------------------------------------------------------------------
+# Labels, splits, scaling
+
+
+def encode_indices(index: np.ndarray, num_classes: int, encoding: Encoding) -> np.ndarray:
+    """Class indices -> the array the loss expects."""
+    if encoding == "one_hot":
+        return np.eye(num_classes, dtype=np.float32)[index]
+    if encoding == "binary":
+        return index.astype(np.float32).reshape(-1, 1)
+    return index.astype(np.int32)
+
+
+def _numeric_target(y: np.ndarray, where: str) -> np.ndarray:
+    try:
+        out = np.asarray(y, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise DataError(f"{where}: the target is not numeric, but the loss is a regression loss; use a "
+                        f"classification loss such as sparse_categorical_crossentropy") from None
+    if not np.isfinite(out).all():
+        raise DataError(f"{where}: the target holds NaN or infinite values")
+    return out
+
+
+def _encode_classes(raw: RawData, encoding: Encoding, where: str) -> tuple[np.ndarray, list[str], np.ndarray | None]:
+    y = raw.y
+    if raw.class_names is not None and y.dtype.kind in "iu":
+        names = raw.class_names
+        index = y.astype(np.int64)
+        test_index = raw.y_test.astype(np.int64) if raw.y_test is not None else None
+    else:
+        labels = y.astype(str) if y.dtype.kind not in "iub" else y
+        classes, index = np.unique(labels, return_inverse=True)
+        names = [str(c) for c in classes]
+        test_index = None
+        if raw.y_test is not None:
+            test_labels = raw.y_test.astype(str) if y.dtype.kind not in "iub" else raw.y_test
+            test_index = np.searchsorted(classes, test_labels)
+    present = np.unique(index)
+    if len(present) < 2:
+        raise DataError(f"{where}: the target has a single class ({names[int(present[0])]!r}); classification "
+                        f"needs at least two")
+    if encoding == "binary" and len(names) != 2:
+        raise ConfigError("compile.loss", f"a binary loss needs exactly 2 classes, the target has {len(names)} "
+                          f"({allowed_list(names, 6)}); use sparse_categorical_crossentropy with a softmax output")
+    return index, names, test_index
+
+
+def _split_indices(n: int, cfg: DataConfig, seed: int, strata: np.ndarray | None, has_test: bool) -> tuple:
+    from sklearn.model_selection import train_test_split
+
+    split = cfg.split
+    idx = np.arange(n)
+
+    def cut(indices: np.ndarray, fraction: float, what: str) -> tuple[np.ndarray, np.ndarray]:
+        if fraction <= 0:
+            return indices, indices[:0]
+        size = int(round(fraction * len(indices)))
+        if size < 1 or size >= len(indices):
+            raise DataError(f"data.split: {len(indices)} samples are too few for a {what} fraction of {fraction:g} "
+                            f"(it would hold {size}); use more data or other fractions")
+        strat = strata[indices] if strata is not None else None
+        try:
+            return tuple(train_test_split(indices, test_size=size, random_state=seed, stratify=strat))
+        except ValueError as exc:
+            if strat is None:
+                raise
+            raise DataError(f"data.split: cannot stratify ({exc}); set data.split.stratify: false or use more "
+                            f"data") from None
+
+    if has_test:
+        rest, test = idx, idx[:0]
+        val_fraction = split.val / (split.train + split.val)
+    else:
+        rest, test = cut(idx, split.test, "test")
+        val_fraction = split.val / (split.train + split.val)
+    train, val = cut(rest, val_fraction, "val")
+    return train, val, test
+
+
+def _fit_scaling(x_train: np.ndarray, kind: str) -> tuple[np.ndarray | None, np.ndarray | None]:
+    if kind == "none":
+        return None, None
+    if kind == "rescale":
+        return None, np.float32(1.0 / 255.0)
+    flat = x_train.reshape(len(x_train), -1)
+    if kind == "standard":
+        offset = flat.mean(axis=0, dtype=np.float64).astype(np.float32)
+        spread = flat.std(axis=0, dtype=np.float64).astype(np.float32)
+    else:  # minmax
+        offset = flat.min(axis=0)
+        spread = flat.max(axis=0) - offset
+    spread[spread == 0] = 1.0  # constant features stay constant instead of becoming NaN
+    shape = x_train.shape[1:]
+    return offset.reshape(shape), (1.0 / spread).reshape(shape).astype(np.float32)
+
+
+def fingerprint_arrays(*arrays: np.ndarray) -> str:
+    """A short SHA-256 of the raw arrays: the same data gives the same fingerprint."""
+    digest = hashlib.sha256()
+    for arr in arrays:
+        arr = np.ascontiguousarray(arr if arr.dtype.kind != "O" else arr.astype(str))
+        digest.update(str((arr.dtype.str, arr.shape)).encode())
+        digest.update(memoryview(arr).cast("B"))
+    return "sha256:" + digest.hexdigest()[:16]
+
+
+def input_shape_for(sample_shape: tuple[int, ...], reshape: list[int] | None) -> list[int]:
+    """The model's input shape: ``reshape`` if given (checked against the sample size), else the sample shape."""
+    if reshape is None:
+        return list(sample_shape)
+    size, wanted = int(np.prod(sample_shape)), int(np.prod(reshape))
+    if size != wanted:
+        raise ConfigError("data.reshape", f"{reshape} holds {wanted} values per sample, but each sample has {size} "
+                          f"(shape {list(sample_shape)}); the dimensions must multiply to {size}")
+    return list(reshape)
+
+
+def prepare(cfg: ExperimentConfig) -> Dataset:
+    """Load, encode, split, scale and reshape the data an experiment config describes.
+
+    Raises:
+        ConfigError: a data setting does not fit the data (target column, reshape, loss vs classes).
+        DataError: the data itself cannot be used (missing file, bad values, too few samples).
+    """
+    dcfg = cfg.data
+    raw = load_raw(dcfg)
+    where = dcfg.source if dcfg.kind == "file" else f"data.source {dcfg.source!r}"
+    encoding = label_encoding(cfg.compile.loss)
+    own_test = raw.x_test is not None and dcfg.split.source_test
+    if encoding == "none":
+        y_all = _numeric_target(raw.y, where)
+        y_test_all = _numeric_target(raw.y_test, where) if own_test else None
+        class_names, strata = None, None
+    else:
+        index, class_names, test_index = _encode_classes(raw, encoding, where)
+        y_all = encode_indices(index, len(class_names), encoding)
+        y_test_all = encode_indices(test_index, len(class_names), encoding) if own_test else None
+        strata = index if dcfg.split.stratify else None
+    fingerprint = fingerprint_arrays(raw.x, y_all, *((raw.x_test, y_test_all) if own_test else ()))
+
+    x_all = raw.x
+    if own_test:
+        train, val, _ = _split_indices(len(x_all), dcfg, cfg.seed, strata, has_test=True)
+        x_test, y_test = raw.x_test.astype(np.float32), y_test_all
+    else:
+        train, val, test = _split_indices(len(x_all), dcfg, cfg.seed, strata, has_test=False)
+        x_test, y_test = x_all[test].astype(np.float32, copy=False), y_all[test]
+    # Fancy indexing copies, so scaling below may work in place without touching the raw data.
+    x_train = x_all[train].astype(np.float32, copy=False)
+    x_val = x_all[val].astype(np.float32, copy=False)
+    sample_shape = tuple(int(d) for d in x_all.shape[1:])
+    input_shape = input_shape_for(sample_shape, dcfg.reshape)
+    offset, factor = _fit_scaling(x_train, dcfg.scale)
+    prep = Preprocessing(
+        task="regression" if encoding == "none" else "classification",
+        encoding=encoding,
+        scale=dcfg.scale,
+        sample_shape=list(sample_shape),
+        input_shape=input_shape,
+        feature_names=raw.feature_names,
+        class_names=class_names,
+        target=dcfg.target,
+        offset=offset,
+        factor=None if factor is None else np.asarray(factor, dtype=np.float32),
+    )
+    return Dataset(
+        x_train=prep.transform(x_train), y_train=y_all[train],
+        x_val=prep.transform(x_val), y_val=y_all[val],
+        x_test=prep.transform(x_test), y_test=y_test,
+        prep=prep, fingerprint=fingerprint, source=dcfg.source,
+    )

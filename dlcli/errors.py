@@ -1,0 +1,64 @@
+"""The errors dlcli raises for user mistakes.
+
+Library code raises these; only ``cli.py`` catches them, prints the message and chooses
+the exit code. Anything else is a real bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class DlcliError(Exception):
+    """A mistake in what the user gave us: printed as one message, exit code 2."""
+
+    exit_code = 2
+
+
+class ConfigError(DlcliError):
+    """The YAML config (or a ``--set`` override) is wrong.
+
+    Args:
+        path: dotted YAML path of the offending value, e.g. ``model.layers[2].activation``.
+        message: what is wrong, what was given and what is allowed.
+    """
+
+    def __init__(self, path: str, message: str):
+        self.path = path
+        self.message = message
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+class DataError(DlcliError):
+    """A data file or dataset cannot be used as given."""
+
+
+class RunError(DlcliError):
+    """A run directory is missing, incomplete or of the wrong kind."""
+
+
+class RunFailed(Exception):
+    """Training started but failed (e.g. the loss became NaN): the run is marked failed, exit 1."""
+
+    exit_code = 1
+
+
+def did_you_mean(given: str, allowed: Iterable[str]) -> str:
+    """Return ``" did you mean 'x'?"`` for the closest allowed name, or ``""``."""
+    allowed = list(allowed)
+    lowered = {a.lower(): a for a in allowed}
+    if str(given).lower() in lowered and lowered[str(given).lower()] != given:
+        return f" did you mean '{lowered[str(given).lower()]}'?"
+    close = difflib.get_close_matches(str(given), allowed, n=1, cutoff=0.6)
+    if not close:
+        close = difflib.get_close_matches(str(given).lower(), list(lowered), n=1, cutoff=0.6)
+        close = [lowered[c] for c in close]
+    return f" did you mean '{close[0]}'?" if close else ""
+
+
+def allowed_list(names: Iterable[str], limit: int = 12) -> str:
+    """Format allowed names for a message, shortened to ``limit`` entries."""
+    names = sorted(set(names), key=str.lower)
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")

@@ -1,0 +1,91 @@
+"""Backend-specific set-up: importing Keras quietly, choosing the device, seeding, threads.
+
+Everything that touches TensorFlow directly (rather than through ``keras.*``) lives here, so
+that the rest of dlcli only uses Keras APIs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from typing import Any
+
+from dlcli.errors import ConfigError
+
+_QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0"}
+
+
+@contextlib.contextmanager
+def _stderr_silenced(enabled: bool):
+    """Silence C-level stderr (TensorFlow's absl start-up lines cannot be turned off otherwise)."""
+    if not enabled:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def import_keras(verbose: bool = False) -> Any:
+    """Import Keras (and so TensorFlow), hiding TensorFlow's start-up noise unless ``verbose``."""
+    if "keras" in sys.modules:
+        return sys.modules["keras"]
+    for key, value in _QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+    quiet = not verbose and os.environ.get("DLCLI_VERBOSE") != "1"
+    with _stderr_silenced(quiet):
+        import keras  # noqa: PLC0415 - deliberately lazy: TensorFlow takes seconds to import
+        import tensorflow  # noqa: F401,PLC0415 - finish the noisy part while stderr is silenced
+    return keras
+
+
+def setup(device: str, seed: int, deterministic: bool = True) -> str:
+    """Select the device, seed every generator and set determinism. Returns the device used.
+
+    Must run before any tensor is created.
+
+    Raises:
+        ConfigError: ``device: gpu`` but no GPU is visible.
+    """
+    keras = import_keras()
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if device == "gpu" and not gpus:
+        raise ConfigError("device", "'gpu' was asked for, but TensorFlow sees no GPU on this machine (is "
+                          "tensorflow[and-cuda] installed and the driver loaded?); use device: cpu or auto")
+    used = "gpu" if gpus and device != "cpu" else "cpu"
+    if device == "cpu" and gpus:
+        with contextlib.suppress(RuntimeError):  # already initialised: keep what we have
+            tf.config.set_visible_devices([], "GPU")
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    return used
+
+
+def versions() -> dict[str, str]:
+    """Versions worth recording in run.json."""
+    import platform
+
+    from dlcli import __version__
+
+    keras = import_keras()
+    out = {"python": platform.python_version(), "dlcli": __version__, "keras": keras.__version__,
+           "backend": keras.backend.backend()}
+    with contextlib.suppress(Exception):
+        import tensorflow as tf
+
+        out["tensorflow"] = tf.__version__
+    with contextlib.suppress(Exception):
+        import numpy
+
+        out["numpy"] = numpy.__version__
+    return out

@@ -1,0 +1,284 @@
+"""Train: validate everything, then fit on train/val, score train/val/test, save the run.
+
+No printing here except Keras's own progress bar; ``cli.py`` formats the result.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dlcli import runtime
+from dlcli.config import ExperimentConfig, dump_yaml
+from dlcli.data import Dataset, prepare
+from dlcli.errors import ConfigError, RunFailed, allowed_list
+from dlcli.model import build_model, resolve_metrics, summary_text
+from dlcli.runs import Run, atomic_write_text
+
+
+class RunInterrupted(Exception):
+    """Ctrl-C or SIGTERM stopped a run; it is marked ``interrupted`` and the exit code is 130."""
+
+    exit_code = 130
+
+
+@dataclass
+class Experiment:
+    """A validated experiment: prepared data and a compiled model, nothing written yet."""
+
+    cfg: ExperimentConfig
+    data: Dataset
+    model: Any
+    device: str
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    run_id: str
+    metrics: list[dict[str, Any]]
+    history: dict[str, list[float]] = field(default_factory=dict)
+    seconds: float = 0.0
+    epochs_run: int = 0
+
+
+def history_keys(cfg: ExperimentConfig, with_val: bool) -> list[str]:
+    """The keys Keras will put in the history for this config."""
+    names = ["loss"] + [m.lower() if m.lower() in ("f1_score", "fbeta_score") else m for m in cfg.compile.metrics]
+    keys = names + ([f"val_{n}" for n in names] if with_val else [])
+    if cfg.fit.reduce_lr_on_plateau is not None:
+        keys.append("learning_rate")
+    return keys
+
+
+def _check_monitors(cfg: ExperimentConfig, has_val: bool) -> None:
+    keys = history_keys(cfg, has_val)
+    for section in ("early_stopping", "reduce_lr_on_plateau"):
+        sub = getattr(cfg.fit, section)
+        if sub is not None and sub.monitor not in keys:
+            hint = " (there is no validation split: data.split.val is 0)" if sub.monitor.startswith("val_") else ""
+            raise ConfigError(f"fit.{section}.monitor", f"{sub.monitor!r} is not produced by this run{hint} "
+                              f"(available: {allowed_list(keys)})")
+
+
+def _dry_run(model: Any, cfg: ExperimentConfig, data: Dataset) -> None:
+    """Evaluate two samples so a loss/metric/label mismatch is a config error, not a crash mid-run."""
+    x, y = data.x_train[:2], data.y_train[:2]
+    try:
+        model.evaluate(x, y, verbose=0)
+        return
+    except Exception as exc:  # TensorFlow raises many kinds here
+        reason = _useful_line(exc)
+    raise ConfigError(_culprit(model, cfg, data), f"cannot compare the model's output (shape "
+                      f"{tuple(model.output_shape)}) with the labels (shape {tuple(y.shape)[1:] or 'one value'} "
+                      f"per sample, encoded for loss {cfg.compile.loss!r}): {reason}")
+
+
+def _culprit(model: Any, cfg: ExperimentConfig, data: Dataset) -> str:
+    """Which of the loss and the metrics fails on the labels (only called once something did)."""
+    keras = runtime.import_keras()
+    x, y = data.x_train[:2], data.y_train[:2]
+    for i, metrics in [(-1, [])] + list(enumerate([m] for m in resolve_metrics(cfg.compile, data.prep))):
+        probe = keras.models.clone_model(model)
+        probe.compile(loss=cfg.compile.loss, metrics=metrics)
+        try:
+            probe.evaluate(x, y, verbose=0)
+        except Exception:
+            return "compile.loss" if i < 0 else f"compile.metrics[{i}]"
+    return "compile"
+
+
+def _useful_line(exc: BaseException) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    for ln in reversed(lines):
+        if not ln.startswith(("File ", "[[", "Detected at", "Graph execution error")):
+            return ln
+    return type(exc).__name__
+
+
+def prepare_experiment(cfg: ExperimentConfig) -> Experiment:
+    """Load data, set up the device and seeds, build and check the model. Writes nothing.
+
+    Raises:
+        ConfigError / DataError: anything wrong with the config or the data.
+    """
+    data = prepare(cfg)
+    _check_monitors(cfg, has_val=len(data.x_val) > 0)
+    device = runtime.setup(cfg.device, cfg.seed, cfg.deterministic)
+    model = build_model(cfg, data.prep)
+    _dry_run(model, cfg, data)
+    return Experiment(cfg=cfg, data=data, model=model, device=device)
+
+
+class RunMonitor:
+    """Keras callback (built lazily so this module imports without Keras): appends each epoch to
+    ``history.csv`` as it ends, refreshes the heartbeat in ``run.json`` and stops on a NaN loss."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        keras = runtime.import_keras()
+
+        class _Monitor(keras.callbacks.Callback):
+            def __init__(self, run: Run, history_path: Path):
+                super().__init__()
+                self.run = run
+                self.history_path = history_path
+                self.columns: list[str] | None = None
+                self.nan_epoch: int | None = None
+                self.last_epoch = 0
+
+            def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+                logs = dict(logs or {})
+                if self.columns is None:
+                    self.columns = ["epoch"] + order_keys(logs)
+                    new = not self.history_path.exists() or self.history_path.stat().st_size == 0
+                    with open(self.history_path, "a", newline="") as fh:
+                        if new:
+                            csv.writer(fh).writerow(self.columns)
+                row = [epoch + 1] + [_as_float(logs.get(k)) for k in self.columns[1:]]
+                with open(self.history_path, "a", newline="") as fh:
+                    csv.writer(fh).writerow(row)
+                self.last_epoch = epoch + 1
+                loss = _as_float(logs.get("loss"))
+                if loss is None or not math.isfinite(loss):
+                    self.nan_epoch = epoch + 1
+                    self.model.stop_training = True
+                self.run.update(last_epoch=self.last_epoch)
+
+        return _Monitor(*args, **kwargs)
+
+
+def _as_float(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def order_keys(logs: dict[str, Any]) -> list[str]:
+    """History keys in reading order: loss, metrics, val_loss, val_metrics, then the rest."""
+    train = [k for k in logs if not k.startswith("val_") and k != "learning_rate"]
+    train.sort(key=lambda k: k != "loss")
+    val = [f"val_{k}" for k in train if f"val_{k}" in logs]
+    rest = [k for k in logs if k not in train and k not in val]
+    return train + val + rest
+
+
+def callbacks_for(cfg: ExperimentConfig) -> list[Any]:
+    """EarlyStopping / ReduceLROnPlateau from ``fit``."""
+    keras = runtime.import_keras()
+    out = []
+    if cfg.fit.early_stopping is not None:
+        out.append(keras.callbacks.EarlyStopping(**cfg.fit.early_stopping.model_dump()))
+    if cfg.fit.reduce_lr_on_plateau is not None:
+        out.append(keras.callbacks.ReduceLROnPlateau(**cfg.fit.reduce_lr_on_plateau.model_dump()))
+    return out
+
+
+def score_splits(model: Any, data: Dataset, batch_size: int) -> list[dict[str, Any]]:
+    """Evaluate the model on each non-empty split: one row per split, loss first."""
+    rows = []
+    for split, (x, y) in data.splits().items():
+        scores = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
+        row: dict[str, Any] = {"split": split}
+        row.update({k: float(scores[k]) for k in order_keys(scores)})
+        rows.append(row)
+    return rows
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Rows of dicts as a CSV file (atomic), columns in first-seen order."""
+    import io
+
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def fit(exp: Experiment, run: Run, verbose: int) -> tuple[Any, Any]:
+    """``model.fit`` with dlcli's callbacks; returns (history, monitor)."""
+    cfg, data = exp.cfg, exp.data
+    monitor = RunMonitor(run, run.path / "history.csv")
+    validation = (data.x_val, data.y_val) if len(data.x_val) else None
+    history = exp.model.fit(
+        data.x_train, data.y_train, validation_data=validation, batch_size=cfg.fit.batch_size,
+        epochs=cfg.fit.epochs, shuffle=cfg.fit.shuffle, verbose=verbose,
+        callbacks=[monitor, *callbacks_for(cfg)],
+    )
+    return history, monitor
+
+
+def save_model(model: Any, run_dir: Path) -> None:
+    tmp = run_dir / ".model.tmp.keras"
+    model.save(tmp)
+    tmp.replace(run_dir / "model.keras")
+
+
+def run_info(exp: Experiment) -> dict[str, Any]:
+    """What run.json records about an experiment before it starts."""
+    data = exp.data
+    return {
+        "seed": exp.cfg.seed, "device": exp.cfg.device, "device_used": exp.device,
+        "params": int(exp.model.count_params()), "versions": runtime.versions(),
+        "data": {"source": data.source, "fingerprint": data.fingerprint, "task": data.prep.task,
+                 "train": len(data.x_train), "val": len(data.x_val), "test": len(data.x_test),
+                 "input_shape": data.prep.input_shape, "classes": data.prep.class_names},
+        "config": exp.cfg.to_yaml_dict(),
+    }
+
+
+def train(exp: Experiment, runs_dir: Path, command: str = "train", verbose: int = 1) -> TrainResult:
+    """Run a prepared experiment into a new run directory.
+
+    Raises:
+        RunFailed: training failed (e.g. NaN loss); the run is marked failed.
+        RunInterrupted: Ctrl-C / SIGTERM; the run is marked interrupted.
+    """
+    cfg = exp.cfg
+    run = Run(runs_dir, cfg.name or "run", command, run_info(exp))
+    atomic_write_text(run.path / "config.yaml", dump_yaml(cfg.to_yaml_dict()))
+    atomic_write_text(run.path / "summary.txt", summary_text(exp.model))
+    exp.data.prep.save(run.path)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    monitor = None
+    try:
+        history, monitor = fit(exp, run, verbose)
+        if monitor.nan_epoch is not None:
+            reason = f"loss became NaN at epoch {monitor.nan_epoch}"
+            run.finish("failed", reason, epochs=monitor.last_epoch, last_epoch=monitor.last_epoch)
+            raise RunFailed(f"run {run.id} failed: {reason}; try a lower learning rate or scaled inputs "
+                            f"(data.scale: standard). Run directory: {run.path}")
+        metrics = score_splits(exp.model, exp.data, cfg.fit.batch_size)
+        write_csv(run.path / "metrics.csv", metrics)
+        save_model(exp.model, run.path)
+    except KeyboardInterrupt:
+        last = monitor.last_epoch if monitor is not None else 0
+        run.finish("interrupted", f"interrupted after epoch {last}", epochs=last, last_epoch=last)
+        raise RunInterrupted(f"run {run.id} interrupted after epoch {last}: {run.path}") from None
+    except RunFailed:
+        raise
+    except Exception as exc:
+        run.finish("failed", f"{type(exc).__name__}: {_useful_line(exc)}")
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    epochs = len(history.epoch)
+    test = next((row for row in metrics if row["split"] == "test"), {})
+    run.finish("completed", epochs=epochs, last_epoch=monitor.last_epoch,
+               test_metrics={k: v for k, v in test.items() if k != "split"})
+    return TrainResult(run_dir=run.path, run_id=run.id, metrics=metrics, history=dict(history.history),
+                       seconds=run.info["seconds"], epochs_run=epochs)
