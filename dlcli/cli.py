@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 import typer
 
@@ -103,6 +103,8 @@ def train(
         result = training.train(exp, _runs_dir(runs_dir), command="train", verbose=1 if sys.stdout.isatty() else 2)
     typer.echo("")
     typer.echo(format_table(result.metrics))
+    if result.diagnosis is not None:
+        typer.echo(f"\n{result.diagnosis.text()}")
     typer.echo(f"\nrun {result.run_id}: {result.epochs_run} epochs in {result.seconds:.1f} s")
     typer.echo(f"saved to {result.run_dir}")
 
@@ -128,6 +130,166 @@ def validate(
     typer.echo(f"data: {len(data.x_train)} train / {len(data.x_val)} val / {len(data.x_test)} test samples, "
                f"input shape {tuple(data.prep.input_shape)}{classes} ({data.prep.task})")
     typer.echo(f"{config}: OK")
+
+
+# ---------------------------------------------------------------------------------------------
+# Using trained runs: evaluate, predict, plot, and `runs` (list / show / compare, no TensorFlow)
+
+RunArg = Annotated[str, typer.Argument(help="A run directory (runs/<run-id>) or a run id under --runs-dir.")]
+                                       metavar="RUN")]
+FormatOpt = Annotated[Literal["table", "csv", "json", "markdown"], typer.Option(
+    "--format", "-f", help="How tables are printed: table, csv, json or markdown.")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Rebuild the test split even if the data's fingerprint "
+                                        "changed since training.")]
+
+
+def _run_dir(run: str, runs_dir: Path | None) -> Path:
+    from dlcli.runs import find_run_dir
+
+    return find_run_dir(run, _runs_dir(runs_dir))
+
+
+@app.command()
+def evaluate(
+    run: RunArg,
+    data: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        help="Other labelled data (.csv, .parquet or .npz) with the training columns and the target; default: "
+             "the run's own test split, rebuilt exactly.", exists=True, dir_okay=False, readable=True)] = None,
+    force: ForceOpt = False,
+    fmt: FormatOpt = "table",
+    runs_dir: RunsDirOpt = None,
+) -> None:
+    """Score a trained run: its metrics, plus a confusion matrix, per-class report, F1 and ROC AUC
+    (classification) or MAE, MSE, RMSE and R² (regression), saved under runs/<run-id>/evaluations/."""
+    from dlcli.report import format_sections
+
+    with user_errors():
+        run_dir = _run_dir(run, runs_dir)
+        from dlcli.evaluate import evaluate_run
+
+        result = evaluate_run(run_dir, data, force=force)
+    sections = {"metrics": result.metrics, "scores": result.scores, "per class": result.per_class,
+                "confusion matrix": result.confusion}
+    typer.echo(format_sections(sections, fmt))
+    # Keep stdout machine-readable for csv / json.
+    typer.echo(f"{'' if fmt in ('csv', 'json') else chr(10)}saved to {result.out_dir}", err=fmt in ("csv", "json"))
+
+
+@app.command()
+def predict(
+    run: RunArg,
+    input: Annotated[Path, typer.Option(  # noqa: A002 - the option is --input
+        help="Samples to predict: .csv or .parquet with the training feature columns, or .npz with an array 'x'.",
+        exists=True, dir_okay=False, readable=True)],
+    output: Annotated[Path, typer.Option(help="Where to write the predictions (.csv or .parquet).",
+                                         dir_okay=False)],
+    runs_dir: RunsDirOpt = None,
+) -> None:
+    """Predict with a trained run: one row per input with the predicted class (or value) and, for
+    classification, a prob_<class> column per class."""
+    with user_errors():
+        run_dir = _run_dir(run, runs_dir)
+        from dlcli.evaluate import predict_file
+
+        result = predict_file(run_dir, input, output)
+    typer.echo(f"wrote {result.rows} predictions to {result.output} (columns: {', '.join(result.columns)})")
+
+
+@app.command()
+def plot(
+    run: RunArg,
+    output_dir: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        help="Where to write the PNG files (default: the run directory).", file_okay=False)] = None,
+    confusion: Annotated[bool, typer.Option(
+        help="Also draw the confusion matrix on the test split (classification; loads the model).")] = True,
+    force: ForceOpt = False,
+    runs_dir: RunsDirOpt = None,
+) -> None:
+    """Draw a run's learning curves (loss and each metric, train vs validation, best epoch marked) and, for
+    classification, its test confusion matrix, as PNG files."""
+    with user_errors():
+        run_dir = _run_dir(run, runs_dir)
+        if output_dir is not None:
+            output_dir.mkdir(parents=True, exist_ok=True)
+        from dlcli.evaluate import plot_run
+
+        files = plot_run(run_dir, output_dir, confusion=confusion, force=force)
+    for path in files:
+        typer.echo(f"wrote {path}")
+
+
+runs_app = typer.Typer(help="List, show and compare runs (reads runs/ only; instant, no TensorFlow).",
+                       no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+
+
+@runs_app.command("list")
+def runs_list(
+    sort: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        help="Sort by this column, best first for metrics (lowest first for losses and errors).")] = None,
+    top: Annotated[Optional[int], typer.Option(help="Show only the first N runs.", min=1)] = None,  # noqa: UP045
+    reverse: Annotated[bool, typer.Option("--reverse", help="Reverse the sort order.")] = False,
+    fmt: FormatOpt = "table",
+    runs_dir: RunsDirOpt = None,
+) -> None:
+    """Every run as a table: id, name, command, status, epochs and its test metrics."""
+    from dlcli.report import format_table
+    from dlcli.runs import list_runs, sort_runs
+
+    directory = _runs_dir(runs_dir)
+    with user_errors():
+        rows = sort_runs(list_runs(directory), sort, top, reverse)
+    if not rows:
+        typer.echo(f"no runs in {directory}" if fmt == "table" else format_table([], fmt))
+        return
+    typer.echo(format_table(rows, fmt))
+
+
+@runs_app.command("show")
+def runs_show(
+    run: RunArg,
+    high_error: Annotated[Optional[float], typer.Option(  # noqa: UP045
+        help="Judge the fit again with this training-error threshold (default: the run's diagnosis.high_error).",
+        min=0)] = None,
+    max_gap: Annotated[Optional[float], typer.Option(  # noqa: UP045
+        help="Judge the fit again with this gap threshold (default: the run's diagnosis.max_gap).", min=0)] = None,
+    runs_dir: RunsDirOpt = None,
+) -> None:
+    """A run's record, config, metrics and fit diagnosis (underfit / overfit / good fit)."""
+    from dlcli.report import format_table
+    from dlcli.runs import run_details
+
+    with user_errors():
+        details = run_details(_run_dir(run, runs_dir), high_error, max_gap)
+    typer.echo("\n".join(f"{key}: {value}" for key, value in details["record"].items()))
+    typer.echo("\nconfig:\n" + details["config"].rstrip())
+    if details["metrics"]:
+        typer.echo("\nmetrics:\n" + format_table(details["metrics"]))
+    typer.echo("\n" + details["diagnosis"])
+    if details["evaluations"]:
+        typer.echo("\nevaluations:\n" + format_table(details["evaluations"]))
+
+
+@runs_app.command("compare")
+def runs_compare(
+    runs: Annotated[list[str], typer.Argument(help="Two or more run directories or run ids.", metavar="RUN...")],
+    fmt: FormatOpt = "table",
+    runs_dir: RunsDirOpt = None,
+) -> None:
+    """The config values that differ between runs (dotted paths), then their metrics side by side."""
+    from dlcli.report import format_sections
+    from dlcli.runs import compare_configs, compare_metrics
+
+    with user_errors():
+        if len(runs) < 2:
+            from dlcli.errors import RunError
+
+            raise RunError(f"compare needs at least two runs, got {len(runs)}; e.g. dlcli runs compare ID1 ID2")
+        dirs = [_run_dir(r, runs_dir) for r in runs]
+        configs, metrics = compare_configs(dirs), compare_metrics(dirs)
+    if not configs and fmt == "table":
+        typer.echo("config: identical\n")
+    typer.echo(format_sections({"config": configs, "metrics": metrics}, fmt))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,10 +12,11 @@ import copy
 import re
 import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError,
+                      field_validator, model_validator)
 
 from dlcli.errors import ConfigError, allowed_list, did_you_mean
 
@@ -194,6 +195,188 @@ class FitConfig(_Strict):
     )
 
 
+class DiagnosisConfig(_Strict):
+    """Thresholds of the fit diagnosis that ``train`` and ``runs show`` print (see dlcli/diagnosis.py).
+
+    Underfit: training error > high_error and the held-out error within max_gap of it. Overfit:
+    training error <= high_error and the held-out error more than max_gap above it. Both: both.
+    """
+
+    measure: Literal["auto", "accuracy", "loss"] = Field(
+        "auto", description="What 'error' is: accuracy -> 1 - accuracy; loss -> the loss divided by the loss of "
+        "always predicting the train split's mean label (for mse: 1 - R²); auto -> accuracy when tracked, else loss."
+    )
+    high_error: float = Field(0.10, ge=0, description="A training error above this is high (high bias, underfit).")
+    max_gap: float = Field(0.05, ge=0, description="A held-out error more than this above the training error is "
+                           "much higher (high variance, overfit).")
+    split: Literal["val", "test"] = Field("val", description="Held-out split compared with train (test if no val).")
+
+
+# ---------------------------------------------------------------------------------------------
+# Hyperparameter search (``dlcli tune``): which values to try and how to judge them.
+
+TUNE_STRATEGIES = ("grid", "random", "bayesian", "hyperband")
+
+
+def _choice_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return "string" if isinstance(value, str) else type(value).__name__
+
+
+def _check_choices(values: list[Any]) -> list[Any]:
+    """A list of choices: non-empty, scalars of one type, no repeats; ints mixed with floats become floats."""
+    if not values:
+        raise ValueError("an empty list of choices; give at least one value, e.g. [32, 64, 128]")
+    for value in values:
+        if value is None or isinstance(value, (dict, list)):
+            raise ValueError(f"{short_repr(value)} cannot be a choice: choices are numbers, strings or booleans "
+                             f"(tune one setting per path, e.g. model.layers.0.units: [32, 64])")
+    kinds = sorted({_choice_kind(v) for v in values})
+    if len(kinds) > 1:
+        raise ValueError(f"mixes {' and '.join(kinds)} values in {short_repr(values)}; all choices of one path "
+                         f"must have one type")
+    if kinds == ["number"] and any(isinstance(v, float) for v in values):
+        values = [float(v) for v in values]
+    repeated = [v for i, v in enumerate(values) if v in values[:i]]
+    if repeated:
+        raise ValueError(f"{short_repr(repeated[0])} is listed twice in {short_repr(values)}")
+    return values
+
+
+class RangeSpec(_Strict):
+    """A numeric range to search. Integers when min, max (and step) are integers, else floats."""
+
+    min: int | float = Field(description="Smallest value (inclusive).")
+    max: int | float = Field(description="Largest value (inclusive).")
+    step: int | float | None = Field(
+        None, gt=0, description="Distance between values: added for linear sampling, a factor (> 1) for log. "
+        "Grid search needs it for floats; without it a float range is continuous.")
+    sampling: Literal["linear", "log", "reverse_log"] = Field(
+        "linear", description="linear: uniform; log: uniform in log scale (learning rates); reverse_log: dense "
+        "near max.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, value: Any) -> Any:
+        # Checked here because the path of a space entry is a mapping key, which the generic
+        # unknown-key message cannot look up.
+        if isinstance(value, dict):
+            allowed = list(cls.model_fields)
+            for key, item in value.items():
+                if key not in allowed:
+                    raise ValueError(f"unknown key {key!r} in a range.{did_you_mean(str(key), allowed)} "
+                                     f"(allowed: {', '.join(allowed)})")
+                if key != "sampling" and item is not None and (isinstance(item, bool)
+                                                              or not isinstance(item, (int, float))):
+                    raise ValueError(f"{key} must be a number, got {short_repr(item)}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RangeSpec:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        if self.sampling != "linear" and self.min <= 0:
+            raise ValueError(f"{self.sampling} sampling needs min > 0, got min: {self.min}")
+        if self.sampling != "linear" and self.step is not None and self.step <= 1:
+            raise ValueError(f"with {self.sampling} sampling, step is a factor and must be > 1 (e.g. 10), "
+                             f"got {self.step}")
+        return self
+
+    @property
+    def is_int(self) -> bool:
+        """Whether the range holds integers (keras-tuner ``hp.Int``) rather than floats (``hp.Float``)."""
+        return all(isinstance(v, int) and not isinstance(v, bool) for v in (self.min, self.max, self.step or 1))
+
+    @property
+    def is_discrete(self) -> bool:
+        """Whether the values can be listed (grid search): a step, or integers sampled linearly."""
+        return self.step is not None or (self.is_int and self.sampling == "linear")
+
+
+def _space_entry_kind(value: Any) -> str | None:
+    if isinstance(value, list):
+        return "ChoiceList"
+    if isinstance(value, (dict, RangeSpec)):
+        return "RangeSpec"
+    return None
+
+
+SpaceEntry = Annotated[
+    Union[  # noqa: UP007 - the tagged union needs the Union spelling
+        Annotated[list[Any], AfterValidator(_check_choices), Tag("ChoiceList")],
+        Annotated[RangeSpec, Tag("RangeSpec")],
+    ],
+    Discriminator(_space_entry_kind, custom_error_type="search_space_entry",
+                  custom_error_message="expected a list of choices such as [32, 64] or a range such as "
+                  "{min: 1.0e-4, max: 1.0e-2, sampling: log}",
+                  custom_error_context={}),
+]
+
+
+class ObjectiveConfig(_Strict):
+    """What a search optimises: a history key (its best epoch counts) and whether lower or higher is better."""
+
+    name: str = Field(description="A history key, e.g. val_accuracy or val_loss.")
+    direction: Literal["min", "max"] | None = Field(
+        None, description="min or max; default: inferred by keras-tuner (loss/error -> min, accuracy/auc -> max).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"name": value}
+        if not isinstance(value, (dict, ObjectiveConfig)):
+            raise ValueError(f"expected a history key such as val_accuracy or {{name: val_auc, direction: max}}, "
+                             f"got {short_repr(value)}")
+        return value
+
+
+class TuneConfig(_Strict):
+    """The hyperparameter search of ``dlcli tune``: a trial is a training run with some values replaced."""
+
+    strategy: Literal["grid", "random", "bayesian", "hyperband"] = Field(
+        "grid", description="grid: every combination once; random: max_trials random points; bayesian: "
+        "max_trials points chosen by a Gaussian process; hyperband: many short runs, the best continued "
+        "(up to fit.epochs).")
+    objective: ObjectiveConfig = Field(
+        default_factory=lambda: ObjectiveConfig(name="val_loss"), description="The history key to optimise (its best epoch counts), e.g. val_accuracy; the "
+        "direction is inferred (loss/error -> min, accuracy/auc -> max), or give {name: .., direction: min}.")
+    max_trials: int | None = Field(
+        None, ge=1, le=100_000, description="Number of trials. grid: optional (default: the whole grid); "
+        "random/bayesian: required; hyperband: optional cap.")
+    executions_per_trial: int = Field(
+        1, ge=1, le=100, description="Trainings per trial, from seeds seed, seed+1, ...; the scores are averaged.")
+    max_consecutive_failed_trials: int = Field(
+        5, ge=1, description="Stop the search after this many failed trials in a row.")
+    factor: int = Field(3, ge=2, le=100, description="hyperband only: keep the best 1/factor of each round.")
+    space: dict[str, SpaceEntry] = Field(
+        default_factory=dict, description="Required. Dotted config paths (as --set takes them) -> a list of "
+        "choices or a range {min, max, step, sampling}.")
+
+    @field_validator("space")
+    @classmethod
+    def _dotted_paths(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for path in value:
+            if not re.fullmatch(r"[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*", path):
+                raise ValueError(f"{short_repr(path)} is not a dotted path such as model.layers.0.units")
+            if path.split(".")[0] in ("tune", "name", "seed", "device", "deterministic"):
+                raise ValueError(f"{path!r} cannot be searched: tune values under data, model, compile or fit "
+                                 f"(for several seeds per trial use tune.executions_per_trial)")
+        return value
+
+    @model_validator(mode="after")
+    def _has_space(self) -> TuneConfig:
+        # Checked after the fields (not as a required field) so that a typo such as `spce:` is reported
+        # as the unknown key it is.
+        if not self.space:
+            raise ValueError("`space` is missing or empty: list the paths to search, e.g. "
+                             "space: {model.layers.0.units: [32, 64, 128]}")
+        return self
+
+
 class ExperimentConfig(_Strict):
     """One experiment: data, model, compile and fit settings."""
 
@@ -205,10 +388,14 @@ class ExperimentConfig(_Strict):
     model: ModelConfig
     compile: CompileConfig
     fit: FitConfig = Field(default_factory=FitConfig)
+    tune: TuneConfig | None = Field(None, description="The hyperparameter search of `dlcli tune`; ignored by "
+                                   "`dlcli train`.")
+    diagnosis: DiagnosisConfig = Field(default_factory=DiagnosisConfig,
+                                       description="Thresholds for the underfit / overfit / good fit diagnosis.")
 
     def to_yaml_dict(self) -> dict[str, Any]:
         """The fully resolved config as plain data; ``load_config`` on its YAML gives the same config."""
-        return self.model_dump(mode="json")
+        return self.model_dump(mode="json", exclude={"tune"} if self.tune is None else None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -248,23 +435,31 @@ def read_yaml(path: Path) -> Any:
     return parse_yaml(text, str(path))
 
 
-class _BoundedLoader(yaml.SafeLoader):
-    """SafeLoader that refuses documents which expand aliases too often (billion laughs)."""
+MAX_EXPANDED_VALUES = 1_000_000
 
-    max_aliases = 100
 
-    def compose_node(self, parent, index):  # type: ignore[override]
-        if self.check_event(yaml.AliasEvent):
-            self._aliases = getattr(self, "_aliases", 0) + 1
-            if self._aliases > self.max_aliases:
-                raise yaml.YAMLError(f"more than {self.max_aliases} aliases (*refs): refusing a possible alias bomb")
-        return super().compose_node(parent, index)
+def _expanded_size(value: Any, memo: dict[int, int], depth: int = 0) -> int:
+    """How many values ``value`` holds once aliases are expanded (shared objects counted once each time
+    they are reached, in time linear in the number of distinct objects)."""
+    if depth > 200:
+        raise ConfigError("", "the YAML is nested more than 200 levels deep")
+    key = id(value)
+    if key in memo:
+        return memo[key]
+    if isinstance(value, dict):
+        size = 1 + sum(_expanded_size(v, memo, depth + 1) for v in value.values()) + len(value)
+    elif isinstance(value, list):
+        size = 1 + sum(_expanded_size(v, memo, depth + 1) for v in value)
+    else:
+        return 1
+    memo[key] = size
+    return size
 
 
 def parse_yaml(text: str, where: str) -> Any:
     """Parse YAML text safely (no Python object tags, bounded aliases)."""
     try:
-        return yaml.load(text, Loader=_BoundedLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -274,6 +469,13 @@ def parse_yaml(text: str, where: str) -> Any:
         raise ConfigError("", f"{where}: YAML error: {exc}") from None
     except RecursionError:
         raise ConfigError("", f"{where}: the YAML is nested too deeply") from None
+    # PyYAML shares aliased objects, but everything downstream (validation, dumping) expands them:
+    # a "billion laughs" file is refused here, in linear time.
+    size = _expanded_size(data, {})
+    if size > MAX_EXPANDED_VALUES:
+        raise ConfigError("", f"{where}: the YAML expands to {size:,} values through aliases (*refs); at most "
+                          f"{MAX_EXPANDED_VALUES:,} are allowed (an alias bomb?)")
+    return data
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -415,7 +617,8 @@ def _first_error(errors: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 _UNION_TAGS = {"float", "int", "str", "bool", "list", "dict", "ScheduleConfig", "EarlyStoppingConfig",
-               "ReduceLROnPlateauConfig", "none", "function-after[_positive_rate(), float]"}
+               "ReduceLROnPlateauConfig", "none", "function-after[_positive_rate(), float]",
+               "ChoiceList", "RangeSpec", "ObjectiveConfig"}
 
 
 def _clean_loc(loc: tuple) -> list:

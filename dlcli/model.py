@@ -8,6 +8,7 @@ in error messages come from Keras itself.
 from __future__ import annotations
 
 import inspect
+import re
 from typing import Any
 
 from dlcli.config import CompileConfig, ExperimentConfig, LayerSpec, OptimizerConfig, ScheduleConfig, short_repr
@@ -243,16 +244,17 @@ def build_model(cfg: ExperimentConfig, prep: Preprocessing) -> Any:
     keras = import_keras()
     model = keras.Sequential(name=_model_name(cfg.name))
     model.add(keras.Input(shape=tuple(prep.input_shape)))
+    loss = resolve_loss(cfg.compile.loss)  # first: the label encoding checked below depends on it
+    shape: tuple = (None, *prep.input_shape)
     for index, spec in enumerate(cfg.model.layers):
         layer = make_layer(spec, index)
         try:
             model.add(layer)
         except (ValueError, TypeError) as exc:
-            shape = model.output_shape if model.layers else (None, *prep.input_shape)
-            raise ConfigError(f"model.layers[{index}]", f"{spec.type} cannot take input of shape {tuple(shape)}: "
+            raise ConfigError(f"model.layers[{index}]", f"{spec.type} cannot take input of shape {shape}: "
                               f"{_first_line(exc)}") from None
-    check_output(cfg, prep, tuple(model.output_shape))
-    loss = resolve_loss(cfg.compile.loss)
+        shape = tuple(model.output_shape)
+    check_output(cfg, prep, shape)
     metrics = resolve_metrics(cfg.compile, prep)
     model.compile(optimizer=make_optimizer(cfg.compile.optimizer), loss=loss, metrics=metrics)
     return model
@@ -286,8 +288,11 @@ def _model_name(name: str | None) -> str:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    """The line of a Keras error that says what went wrong (not 'Exception encountered ...')."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    useful = [ln for ln in lines if not ln.startswith(("Exception encountered", "Arguments received", "•"))]
+    return (useful or lines or [type(exc).__name__])[0]
 
 
 def summary_text(model: Any) -> str:

@@ -182,3 +182,264 @@ def load_run_info(run_dir: Path) -> dict[str, Any]:
         raise RunError(f"{path}: not a dlcli run directory (it has no run.json)") from None
     except json.JSONDecodeError as exc:
         raise RunError(f"{path}/run.json: unreadable ({exc})") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading runs back (``dlcli runs``, ``evaluate``, ``predict``): read-only, and light on purpose:
+# ``dlcli runs ...`` must not import TensorFlow, pandas or matplotlib.
+
+# Metric names where a lower value is better; ``runs list --sort`` puts the best runs first.
+LOWER_IS_BETTER = ("loss", "error", "mae", "mse", "rmse", "mape", "msle", "hinge", "crossentropy", "divergence")
+LIST_COLUMNS = ["run_id", "name", "command", "status", "epochs"]
+
+
+def find_run_dir(run: str | Path, runs_dir: Path) -> Path:
+    """A run directory from a path or a run id (looked up under ``runs_dir``).
+
+    Raises:
+        RunError: neither a run directory nor a known run id (with the closest id, if any).
+    """
+    path = Path(run)
+    for candidate in (path, runs_dir / str(run)):
+        if candidate.is_dir():
+            if not (candidate / "run.json").is_file():
+                raise RunError(f"{candidate}: not a dlcli run directory (it has no run.json)")
+            return candidate
+    from dlcli.errors import did_you_mean
+
+    ids = [r.get("run_id", "") for r in read_index(runs_dir)]
+    hint = did_you_mean(str(run), ids) if ids else ""
+    raise RunError(f"{run}: no such run directory, and no run with that id in {runs_dir}.{hint} "
+                   f"(see `dlcli runs list`)")
+
+
+def to_number(text: Any) -> Any:
+    """``"0.25"`` -> 0.25, ``"3"`` -> 3, anything else unchanged."""
+    if not isinstance(text, str) or not text:
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def read_csv_rows(path: Path) -> list[dict[str, Any]]:
+    """A small CSV file as rows of dicts, numbers parsed (no pandas)."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        return [{k: to_number(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """``metrics.csv`` of a run (one row per split), or [] if it has none."""
+    path = Path(run_dir) / "metrics.csv"
+    return read_csv_rows(path) if path.is_file() else []
+
+
+def read_history(run_dir: Path) -> dict[str, list[Any]]:
+    """``history.csv`` of a run as columns (``{"epoch": [1, 2], "loss": [..], ...}``), or {}."""
+    path = Path(run_dir) / "history.csv"
+    if not path.is_file():
+        return {}
+    rows = read_csv_rows(path)
+    columns: dict[str, list[Any]] = {k: [] for k in (rows[0] if rows else {})}
+    for row in rows:
+        for key in columns:
+            value = row.get(key)
+            columns[key].append(None if value in ("", None) else value)
+    return columns
+
+
+def read_diagnosis(run_dir: Path) -> dict[str, Any] | None:
+    """``diagnosis.json`` of a run, or None (a run from before diagnoses, or one that did not finish)."""
+    path = Path(run_dir) / "diagnosis.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return None
+
+
+def list_evaluations(run_dir: Path) -> list[Path]:
+    """The run's evaluation directories, oldest first."""
+    root = Path(run_dir) / "evaluations"
+    return sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+
+
+def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
+    """One row per run in ``runs_dir/index.csv``: id, name, command, status, epochs and the test metrics.
+
+    The status is :func:`effective_status`, so a ``running`` run whose process died shows as ``crashed``.
+    """
+    rows = []
+    for entry in read_index(runs_dir):
+        status = entry.get("status") or "unknown"
+        if status == "running":
+            with contextlib.suppress(RunError):
+                status = effective_status(load_run_info(runs_dir / entry.get("run_id", "")))
+        row: dict[str, Any] = {k: to_number(entry.get(k, "")) for k in LIST_COLUMNS}
+        row["status"] = status
+        row.update({k: to_number(v) for k, v in entry.items() if k.startswith("test_")})
+        rows.append(row)
+    return rows
+
+
+def sort_runs(rows: list[dict[str, Any]], column: str | None, top: int | None = None,
+              reverse: bool = False) -> list[dict[str, Any]]:
+    """Rows sorted by ``column``, best first for metrics (lower first for losses and errors,
+    higher first for the rest), ascending for other columns; ``reverse`` flips it; runs without
+    a value go last; ``top`` keeps the first N.
+
+    Raises:
+        RunError: ``column`` is not a column of the table (the message lists the columns).
+    """
+    if column is not None:
+        columns = list(dict.fromkeys(k for row in rows for k in row)) or list(LIST_COLUMNS)
+        if column not in columns:
+            from dlcli.errors import did_you_mean
+
+            raise RunError(f"--sort: {column!r} is not a column.{did_you_mean(column, columns)} "
+                           f"(columns: {', '.join(columns)})")
+        is_metric = column.startswith(("test_", "val_", "train_"))
+        descending = is_metric and not any(word in column.lower() for word in LOWER_IS_BETTER)
+        descending ^= reverse
+        present = [r for r in rows if r.get(column) not in ("", None)]
+        missing = [r for r in rows if r.get(column) in ("", None)]
+        numeric = all(isinstance(r[column], (int, float)) for r in present)
+        key = (lambda r: r[column]) if numeric else (lambda r: str(r[column]))
+        rows = sorted(present, key=key, reverse=descending) + missing
+    return rows[:top] if top is not None else rows
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested config data as dotted paths: ``{"model.layers.0.units": 64, ...}``."""
+    out: dict[str, Any] = {}
+    if isinstance(data, dict) and data:
+        for key, value in data.items():
+            out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    elif isinstance(data, list) and data:
+        for index, value in enumerate(data):
+            out.update(flatten(value, f"{prefix}.{index}" if prefix else str(index)))
+    else:
+        out[prefix] = data
+    return out
+
+
+def read_run_config(run_dir: Path) -> dict[str, Any]:
+    """``config.yaml`` of a run as plain data (safe YAML loader; {} if missing)."""
+    from dlcli.config import read_yaml
+
+    path = Path(run_dir) / "config.yaml"
+    data = read_yaml(path) if path.is_file() else None
+    return data if isinstance(data, dict) else {}
+
+
+def _cell(value: Any) -> Any:
+    return "" if value is None else (value if isinstance(value, (int, float, str)) else json.dumps(value))
+
+
+def _merged_keys(dicts: list[dict[str, Any]]) -> list[str]:
+    """The keys of several dicts in one order: a key missing from the first goes right after the key
+    it follows in its own dict, so that related keys stay together."""
+    keys: list[str] = []
+    for d in dicts:
+        previous = None
+        for key in d:
+            if key not in keys:
+                keys.insert(keys.index(previous) + 1 if previous is not None else 0, key)
+            previous = key
+    return keys
+
+
+def compare_configs(run_dirs: list[Path]) -> list[dict[str, Any]]:
+    """The config values that differ between runs: one row per dotted path, one column per run."""
+    flat = [flatten(read_run_config(d)) for d in run_dirs]
+    keys = _merged_keys(flat)
+    missing = object()
+    rows = []
+    for key in keys:
+        values = [f.get(key, missing) for f in flat]
+        if all(v == values[0] for v in values[1:]):
+            continue
+        row: dict[str, Any] = {"config": key}
+        for run_dir, value in zip(run_dirs, values):
+            # YAML spelling (null, true, 1e-05): a table's float format would hide small values.
+            row[run_dir.name] = "(absent)" if value is missing else value if isinstance(value, str) else json.dumps(value)
+        rows.append(row)
+    return rows
+
+
+def compare_metrics(run_dirs: list[Path]) -> list[dict[str, Any]]:
+    """Status, epochs, each split's metrics and the fit diagnosis: one row per value, one column per run."""
+    per_run: list[dict[str, Any]] = []
+    for run_dir in run_dirs:
+        info = load_run_info(run_dir)
+        values: dict[str, Any] = {"status": effective_status(info), "epochs": info.get("epochs"),
+                                  "seconds": info.get("seconds"), "params": info.get("params")}
+        for row in read_metrics(run_dir):
+            split = row.get("split")
+            values.update({f"{split}_{k}": v for k, v in row.items() if k != "split"})
+        diagnosis = read_diagnosis(run_dir)
+        if diagnosis:
+            values["diagnosis"] = diagnosis.get("verdict")
+            values["best_epoch"] = diagnosis.get("best_epoch")
+        per_run.append(values)
+    keys = _merged_keys(per_run)
+    return [{"metric": key, **{d.name: _cell(v.get(key)) for d, v in zip(run_dirs, per_run)}} for key in keys]
+
+
+def _diagnosis_text(run_dir: Path, metrics: list[dict[str, Any]], high_error: float | None,
+                    max_gap: float | None) -> str:
+    from dlcli.diagnosis import diagnose, rejudge
+
+    saved = read_diagnosis(run_dir)
+    if saved is None:
+        if not metrics:
+            return "diagnosis: none (the run has no metrics.csv: it did not finish)"
+        from dlcli.config import DiagnosisConfig
+
+        section = read_run_config(run_dir).get("diagnosis")
+        settings = DiagnosisConfig.model_validate(section) if isinstance(section, dict) else DiagnosisConfig()
+        saved = diagnose(metrics, read_history(run_dir), settings).to_dict()
+    return rejudge(saved, high_error, max_gap).text()
+
+
+def run_details(run_dir: Path, high_error: float | None = None, max_gap: float | None = None) -> dict[str, Any]:
+    """What ``dlcli runs show`` prints: the run's record, config text, metrics, fit diagnosis and evaluations.
+
+    Args:
+        run_dir: the run directory.
+        high_error / max_gap: judge the fit again with these thresholds (default: the run's own).
+    """
+    run_dir = Path(run_dir)
+    info = load_run_info(run_dir)
+    data = info.get("data") or {}
+    classes = data.get("classes")
+    record: dict[str, Any] = {
+        "run": info.get("run_id", run_dir.name), "path": str(run_dir), "name": info.get("name"),
+        "command": info.get("command"), "status": effective_status(info), "reason": info.get("reason"),
+        "started": info.get("started"), "seconds": info.get("seconds"), "epochs": info.get("epochs"),
+        "parameters": info.get("params"),
+        "data": (f"{data.get('source')} ({data.get('fingerprint')}): {data.get('train')} train / {data.get('val')} "
+                 f"val / {data.get('test')} test, {data.get('task')}"
+                 + (f", {len(classes)} classes" if classes else "")) if data else None,
+    }
+    config_path = run_dir / "config.yaml"
+    metrics = read_metrics(run_dir)
+    evaluations = []
+    for path in list_evaluations(run_dir):
+        with contextlib.suppress(OSError, json.JSONDecodeError):
+            saved = json.loads((path / "evaluation.json").read_text(encoding="utf-8"))
+            evaluations.append({"evaluation": path.name, "split": saved.get("split"), "samples": saved.get("samples"),
+                                **(saved.get("scores") or {})})
+    return {
+        "record": {k: v for k, v in record.items() if v not in (None, "")},
+        "config": config_path.read_text(encoding="utf-8") if config_path.is_file() else "(no config.yaml)",
+        "metrics": metrics,
+        "diagnosis": _diagnosis_text(run_dir, metrics, high_error, max_gap),
+        "evaluations": evaluations,
+    }

@@ -13,7 +13,9 @@ from typing import Any
 
 from dlcli.errors import ConfigError
 
-_QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0"}
+# Level 3 also hides the C++ "errors" TensorFlow logs for harmless conditions (no CUDA driver,
+# op attributes newer than the runtime); --verbose shows them again.
+_QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
 
 
 @contextlib.contextmanager
@@ -33,14 +35,19 @@ def _stderr_silenced(enabled: bool):
         os.close(saved)
 
 
+def _quiet(verbose: bool = False) -> bool:
+    return not verbose and os.environ.get("DLCLI_VERBOSE") != "1"
+
+
 def import_keras(verbose: bool = False) -> Any:
     """Import Keras (and so TensorFlow), hiding TensorFlow's start-up noise unless ``verbose``."""
     if "keras" in sys.modules:
         return sys.modules["keras"]
     for key, value in _QUIET_ENV.items():
         os.environ.setdefault(key, value)
-    quiet = not verbose and os.environ.get("DLCLI_VERBOSE") != "1"
-    with _stderr_silenced(quiet):
+    if os.environ.get("DLCLI_VERBOSE") == "1":
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+    with _stderr_silenced(_quiet(verbose)):
         import keras  # noqa: PLC0415 - deliberately lazy: TensorFlow takes seconds to import
         import tensorflow  # noqa: F401,PLC0415 - finish the noisy part while stderr is silenced
     return keras
@@ -57,7 +64,8 @@ def setup(device: str, seed: int, deterministic: bool = True) -> str:
     keras = import_keras()
     import tensorflow as tf
 
-    gpus = tf.config.list_physical_devices("GPU")
+    with _stderr_silenced(_quiet()):  # the CUDA probe logs an "error" when there is no driver
+        gpus = tf.config.list_physical_devices("GPU")
     if device == "gpu" and not gpus:
         raise ConfigError("device", "'gpu' was asked for, but TensorFlow sees no GPU on this machine (is "
                           "tensorflow[and-cuda] installed and the driver loaded?); use device: cpu or auto")

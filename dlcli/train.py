@@ -44,6 +44,7 @@ class TrainResult:
     history: dict[str, list[float]] = field(default_factory=dict)
     seconds: float = 0.0
     epochs_run: int = 0
+    diagnosis: Any = None  # dlcli.diagnosis.Diagnosis: underfit / overfit / good fit, with its numbers
 
 
 def history_keys(cfg: ExperimentConfig, with_val: bool) -> list[str]:
@@ -217,7 +218,7 @@ def fit(exp: Experiment, run: Run, verbose: int) -> tuple[Any, Any]:
     history = exp.model.fit(
         data.x_train, data.y_train, validation_data=validation, batch_size=cfg.fit.batch_size,
         epochs=cfg.fit.epochs, shuffle=cfg.fit.shuffle, verbose=verbose,
-        callbacks=[monitor, *callbacks_for(cfg)],
+        callbacks=[*callbacks_for(cfg), monitor],  # last: it logs what the others add (learning_rate)
     )
     return history, monitor
 
@@ -265,6 +266,7 @@ def train(exp: Experiment, runs_dir: Path, command: str = "train", verbose: int 
         metrics = score_splits(exp.model, exp.data, cfg.fit.batch_size)
         write_csv(run.path / "metrics.csv", metrics)
         save_model(exp.model, run.path)
+        diagnosis = write_fit_report(exp, run.path, metrics, dict(history.history))
     except KeyboardInterrupt:
         last = monitor.last_epoch if monitor is not None else 0
         run.finish("interrupted", f"interrupted after epoch {last}", epochs=last, last_epoch=last)
@@ -281,4 +283,40 @@ def train(exp: Experiment, runs_dir: Path, command: str = "train", verbose: int 
     run.finish("completed", epochs=epochs, last_epoch=monitor.last_epoch,
                test_metrics={k: v for k, v in test.items() if k != "split"})
     return TrainResult(run_dir=run.path, run_id=run.id, metrics=metrics, history=dict(history.history),
-                       seconds=run.info["seconds"], epochs_run=epochs)
+                       seconds=run.info["seconds"], epochs_run=epochs, diagnosis=diagnosis)
+
+
+def baseline_loss(exp: Experiment) -> float | None:
+    """The loss of always predicting the train split's mean label (class frequencies, or the mean value):
+    the yardstick the fit diagnosis measures a loss against when the run tracks no accuracy."""
+    import numpy as np
+
+    keras = runtime.import_keras()
+    y, prep = exp.data.y_train, exp.data.prep
+    if prep.encoding == "sparse":
+        counts = np.bincount(y.astype(np.int64), minlength=len(prep.class_names or []))
+        mean = counts / max(1, counts.sum())
+    else:
+        y = y.reshape(len(y), -1)
+        mean = y.mean(axis=0)
+    guess = np.broadcast_to(np.asarray(mean, dtype=np.float32), (len(y), len(np.atleast_1d(mean)))).copy()
+    try:
+        loss = keras.losses.get(exp.cfg.compile.loss)
+        value = float(keras.ops.convert_to_numpy(keras.ops.mean(loss(y, guess))))
+    except Exception:  # a loss that cannot score a constant guess: diagnose by accuracy only
+        return None
+    return value if math.isfinite(value) and value > 0 else None
+
+
+def write_fit_report(exp: Experiment, run_dir: Path, metrics: list[dict[str, Any]],
+                     history: dict[str, list[float]]) -> Any:
+    """Diagnose the fit (``diagnosis.json``) and draw ``learning_curves.png``; returns the Diagnosis."""
+    from dlcli.diagnosis import diagnose
+    from dlcli.report import plot_learning_curves
+    from dlcli.runs import atomic_write_json
+
+    diagnosis = diagnose(metrics, history, exp.cfg.diagnosis, baseline_loss(exp))
+    atomic_write_json(run_dir / "diagnosis.json", diagnosis.to_dict())
+    curves = {"epoch": list(range(1, len(history.get("loss", [])) + 1)), **history}
+    plot_learning_curves(curves, run_dir / "learning_curves.png", diagnosis.best_epoch, title=run_dir.name)
+    return diagnosis

@@ -1,0 +1,484 @@
+"""Evaluate and predict with a trained run: reload its model and preprocessing, score or predict.
+
+``evaluate`` rebuilds the run's own test split exactly (same source, seed and fractions, checked
+by the data's fingerprint) or reads other labelled data, applies the scaling fitted at training
+time (the run's saved :class:`~dlcli.data.Preprocessing`), and computes the run's own metrics plus
+scikit-learn's: confusion matrix, per-class report, F1 and ROC AUC for classification; MAE, MSE,
+RMSE and R² for regression. ``predict`` writes one row per input. Models are loaded with Keras's
+safe mode on: a model file never runs arbitrary code.
+
+No printing here; ``cli.py`` formats the results.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dlcli import runtime
+from dlcli.config import ExperimentConfig, load_config
+from dlcli.data import Preprocessing, check_finite, prepare, read_table, table_features
+from dlcli.errors import DataError, RunError, allowed_list
+from dlcli.runs import atomic_write_json, effective_status, load_run_info, now_iso, read_history, read_metrics
+
+TABLE_SUFFIXES = (".csv", ".parquet")
+INPUT_SUFFIXES = (".csv", ".parquet", ".npz")
+# A --data table for a run trained on a bundled dataset names its label column like scikit-learn's frames.
+DEFAULT_TARGET = "target"
+
+
+@dataclass
+class TrainedRun:
+    """What a completed run left behind: its record, config, preprocessing and (once loaded) model."""
+
+    path: Path
+    info: dict[str, Any]
+    cfg: ExperimentConfig
+    prep: Preprocessing
+    model: Any = None
+
+    @property
+    def id(self) -> str:
+        return str(self.info.get("run_id") or self.path.name)
+
+
+@dataclass
+class Evaluation:
+    """The scores of one evaluation and the files written for it."""
+
+    run_id: str
+    split: str  # "test" or the --data file's name
+    samples: int
+    task: str
+    metrics: list[dict[str, Any]]  # one row, the columns of the run's own metrics.csv
+    scores: list[dict[str, Any]]  # scikit-learn's: {"metric": .., "value": ..}
+    per_class: list[dict[str, Any]] = field(default_factory=list)
+    confusion: list[dict[str, Any]] = field(default_factory=list)  # {"true": name, <predicted name>: count}
+    out_dir: Path | None = None
+    files: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class Predictions:
+    output: Path
+    rows: int
+    columns: list[str]
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading a run
+
+
+def open_run(run_dir: Path) -> TrainedRun:
+    """Read a completed run's record, config and preprocessing (not the model yet: that needs TensorFlow).
+
+    Raises:
+        RunError: not a run directory, a run that did not complete, or one that has no model.
+    """
+    run_dir = Path(run_dir)
+    info = load_run_info(run_dir)
+    status = effective_status(info)
+    if status != "completed":
+        why = f": {info['reason']}" if info.get("reason") else ""
+        raise RunError(f"{run_dir}: run {info.get('run_id', run_dir.name)} is {status}{why}; only a completed run "
+                       f"has a model to use (see `dlcli runs list`)")
+    for name in ("model.keras", "config.yaml", "preprocessing.json"):
+        if not (run_dir / name).is_file():
+            raise RunError(f"{run_dir}: the run has no {name}; it cannot be evaluated (was it deleted?)")
+    cfg = load_config(run_dir / "config.yaml")
+    try:
+        prep = Preprocessing.load(run_dir)
+    except (OSError, ValueError, TypeError) as exc:
+        raise RunError(f"{run_dir}: unreadable preprocessing.json / preprocessing.npz: {exc}") from None
+    return TrainedRun(path=run_dir, info=info, cfg=cfg, prep=prep)
+
+
+def load_model(run: TrainedRun) -> Any:
+    """Load ``model.keras`` with Keras's safe mode on (no arbitrary code from a model file)."""
+    keras = runtime.import_keras()
+    # Same seed and determinism as training; a run trained on a GPU still evaluates on a CPU-only machine.
+    runtime.setup("cpu" if run.cfg.device == "cpu" else "auto", run.cfg.seed, run.cfg.deterministic)
+    path = run.path / "model.keras"
+    try:
+        run.model = keras.saving.load_model(path, safe_mode=True)
+    except Exception as exc:  # corrupt zip, unknown layer, unsafe lambda: all one message
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RunError(f"{path}: cannot load the model: {first}") from None
+    return run.model
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs
+
+
+def own_test_split(run: TrainedRun, force: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The run's test split rebuilt exactly, scaled with the preprocessing saved at training time.
+
+    Raises:
+        DataError: the data's fingerprint differs from training (unless ``force``), its classes
+            differ, or the run has no test split.
+    """
+    # Split without scaling: the scaling must be the one fitted at training time, not a new fit.
+    dcfg = run.cfg.data.model_copy(update={"scale": "none", "reshape": None})
+    data = prepare(run.cfg.model_copy(update={"data": dcfg}))
+    expected = (run.info.get("data") or {}).get("fingerprint")
+    if expected and data.fingerprint != expected and not force:
+        raise DataError(f"the data changed since run {run.id} was trained: {data.source} has fingerprint "
+                        f"{data.fingerprint}, the run recorded {expected}; the rebuilt test split would not be the "
+                        f"one the model was scored on. Use --force to evaluate anyway, or --data FILE")
+    if data.prep.class_names != run.prep.class_names:
+        raise DataError(f"{data.source}: the classes are now {allowed_list(data.prep.class_names or [], 8)}, but "
+                        f"the model was trained on {allowed_list(run.prep.class_names or [], 8)}")
+    if not len(data.x_test):
+        raise DataError(f"run {run.id} has no test split (data.split.test is 0); evaluate other labelled data "
+                        f"with --data FILE")
+    return run.prep.transform(data.x_test), data.y_test
+
+
+def read_inputs(path: Path, prep: Preprocessing, with_target: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Raw features (and, if ``with_target``, raw labels) from a .csv, .parquet or .npz file.
+
+    The columns must be exactly the training features (in any order); for ``predict`` the target
+    column may be present and is ignored. An .npz file holds ``x`` (and ``y``).
+
+    Raises:
+        DataError: a missing or extra column, a non-numeric or missing value, a wrong sample shape.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in INPUT_SUFFIXES:
+        raise DataError(f"{path}: unsupported file type {suffix or '(none)'!r}; use .csv, .parquet or .npz")
+    if suffix == ".npz":
+        x, y = _read_npz(path, with_target)
+    else:
+        x, y = _read_table(path, prep, with_target)
+    return _check_sample_shape(x, prep, path), y
+
+
+def _read_table(path: Path, prep: Preprocessing, with_target: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    df = read_table(path)
+    df.columns = [str(c) for c in df.columns]
+    columns = list(df.columns)
+    target = prep.target or DEFAULT_TARGET
+    if prep.feature_names is None:
+        raise DataError(f"{path}: the model was trained on array data without column names; give an .npz file "
+                        f"with an array 'x' of samples shaped {prep.sample_shape}")
+    if with_target and target not in columns:
+        raise DataError(f"{path}: the target column {target!r} is missing; evaluation needs the true labels "
+                        f"(columns: {allowed_list(columns)})")
+    missing = [c for c in prep.feature_names if c not in columns]
+    if missing:
+        raise DataError(f"{path}: feature column {missing[0]!r} is missing"
+                        f"{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}; the model needs "
+                        f"{allowed_list(prep.feature_names)}")
+    extra = [c for c in columns if c not in prep.feature_names and c != target]
+    if extra:
+        raise DataError(f"{path}: column {extra[0]!r} was not a feature in training"
+                        f"{f' (and {len(extra) - 1} more: {allowed_list(extra[1:], 5)})' if len(extra) > 1 else ''}; "
+                        f"drop it (the model needs {allowed_list(prep.feature_names)})")
+    x = table_features(df, list(prep.feature_names), path)
+    if not with_target:
+        return x, None
+    if df[target].isna().any():
+        row = int(np.flatnonzero(df[target].isna().to_numpy())[0])
+        raise DataError(f"{path}: column {target!r} (the target) has a missing value in data row {row + 1}")
+    return x, df[target].to_numpy()
+
+
+def _read_npz(path: Path, with_target: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    wanted = ("x", "y") if with_target else ("x",)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            missing = [k for k in wanted if k not in npz.files]
+            if missing:
+                raise DataError(f"{path}: an .npz input needs array(s) named {', '.join(map(repr, wanted))}; it has "
+                                f"{npz.files}")
+            x = npz["x"]
+            y = npz["y"] if with_target else None
+    except DataError:
+        raise
+    except Exception as exc:  # zipfile / pickle / EOF errors for corrupt files
+        raise DataError(f"{path}: cannot read the file as .npz: {exc}") from None
+    if x.dtype.kind not in "biuf":
+        raise DataError(f"{path}: array 'x' must be numeric, it holds {x.dtype}")
+    if y is not None and len(y) != len(x):
+        raise DataError(f"{path}: 'x' has {len(x)} samples but 'y' has {len(y)}; they must match")
+    x = x.astype(np.float32)
+    check_finite(x, None, path)
+    return x, y
+
+
+def _check_sample_shape(x: np.ndarray, prep: Preprocessing, path: Path) -> np.ndarray:
+    if len(x) == 0:
+        raise DataError(f"{path}: no samples")
+    shape, wanted = tuple(x.shape[1:]), tuple(prep.sample_shape)
+    if shape != wanted and (x.ndim != 2 or x.shape[1] != math.prod(wanted)):
+        raise DataError(f"{path}: each sample has shape {list(shape)}, but the model was trained on samples shaped "
+                        f"{list(wanted)}" + (f" ({math.prod(wanted)} values, flattened)" if len(wanted) > 1 else ""))
+    return x.reshape((len(x), *wanted))
+
+
+def encode_targets(y: np.ndarray, prep: Preprocessing, where: str) -> np.ndarray:
+    """Labels as the loss expects them; for a bundled dataset, class indices (0, 1, ..) work as well as names."""
+    y = np.asarray(y)
+    names = prep.class_names
+    if prep.task == "classification" and names and y.dtype.kind in "iu":
+        known = set(np.unique(y.astype(str))) <= set(names)
+        if not known and y.min() >= 0 and y.max() < len(names):
+            y = np.asarray(names)[y]
+    return prep.encode_labels(y, where)
+
+
+# ---------------------------------------------------------------------------------------------
+# Scores
+
+
+def class_probabilities(outputs: np.ndarray, encoding: str) -> np.ndarray:
+    """Model outputs as one probability per class (a sigmoid output p becomes [1 - p, p])."""
+    out = np.asarray(outputs, dtype=np.float64)
+    if encoding == "binary":
+        p = out.reshape(-1)
+        if p.min() < 0 or p.max() > 1:  # a linear output: logits
+            p = 1.0 / (1.0 + np.exp(-p))
+        return np.stack([1.0 - p, p], axis=1)
+    if out.min() < 0 or not np.allclose(out.sum(axis=1), 1.0, atol=1e-3):  # not softmax: treat as logits
+        out = np.exp(out - out.max(axis=1, keepdims=True))
+    return out / out.sum(axis=1, keepdims=True)
+
+
+def true_indices(y: np.ndarray, encoding: str) -> np.ndarray:
+    """Encoded labels back to class indices."""
+    y = np.asarray(y)
+    if encoding == "one_hot":
+        return y.argmax(axis=1)
+    return y.reshape(-1).astype(np.int64)
+
+
+def classification_scores(y_true: np.ndarray, probs: np.ndarray, class_names: list[str]) -> dict[str, Any]:
+    """Confusion matrix, per-class report, F1 and ROC AUC (binary, or one-vs-rest) with scikit-learn."""
+    from sklearn import metrics as skm
+
+    k = len(class_names)
+    labels = list(range(k))
+    y_pred = probs.argmax(axis=1)
+    matrix = skm.confusion_matrix(y_true, y_pred, labels=labels)
+    precision, recall, f1, support = skm.precision_recall_fscore_support(y_true, y_pred, labels=labels,
+                                                                         zero_division=0)
+    per_class = []
+    for i, name in enumerate(class_names):
+        row = {"class": name, "precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+               "support": int(support[i])}
+        row["roc_auc"] = _auc(y_true == i, probs[:, i])
+        per_class.append(row)
+    for average in ("macro", "weighted"):
+        p, r, f, _ = skm.precision_recall_fscore_support(y_true, y_pred, labels=labels, average=average,
+                                                         zero_division=0)
+        per_class.append({"class": f"{average} avg", "precision": float(p), "recall": float(r), "f1": float(f),
+                          "support": int(len(y_true))})
+    if k == 2:
+        auc = _auc(y_true == 1, probs[:, 1])
+    else:
+        aucs = [row["roc_auc"] for row in per_class[:k]]
+        auc = float(np.mean(aucs)) if all(a is not None for a in aucs) else None
+    scores = {"samples": len(y_true), "accuracy": float(skm.accuracy_score(y_true, y_pred)),
+              "f1_macro": float(skm.f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+              "f1_weighted": float(skm.f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0)),
+              "roc_auc" if k == 2 else "roc_auc_ovr_macro": auc}
+    return {"scores": scores, "per_class": per_class, "matrix": matrix.tolist()}
+
+
+def _auc(is_class: np.ndarray, score: np.ndarray) -> float | None:
+    """ROC AUC of one class against the rest; None when the labels hold only one side."""
+    from sklearn.metrics import roc_auc_score
+
+    if is_class.all() or not is_class.any():
+        return None
+    return float(roc_auc_score(is_class, score))
+
+
+def regression_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
+    """MAE, MSE, RMSE and R² with scikit-learn."""
+    from sklearn import metrics as skm
+
+    y_true, y_pred = np.asarray(y_true, dtype=np.float64).reshape(-1), np.asarray(y_pred, np.float64).reshape(-1)
+    mse = float(skm.mean_squared_error(y_true, y_pred))
+    r2 = float(skm.r2_score(y_true, y_pred)) if len(y_true) > 1 else None
+    return {"scores": {"samples": len(y_true), "mae": float(skm.mean_absolute_error(y_true, y_pred)), "mse": mse,
+                       "rmse": math.sqrt(mse), "r2": r2}}
+
+
+def keras_metrics_row(run: TrainedRun, x: np.ndarray, y: np.ndarray, split: str) -> dict[str, Any]:
+    """``model.evaluate`` as one row with the columns of the run's own metrics.csv."""
+    scores = run.model.evaluate(x, y, batch_size=run.cfg.fit.batch_size, verbose=0, return_dict=True)
+    scores = {k: float(v) for k, v in scores.items()}
+    saved = read_metrics(run.path)
+    columns = [c for c in (saved[0] if saved else {}) if c != "split"] or list(scores)
+    columns += [c for c in scores if c not in columns]
+    return {"split": split, **{c: scores.get(c) for c in columns}}
+
+
+# ---------------------------------------------------------------------------------------------
+# Commands
+
+
+def evaluate_run(run_dir: Path, data_path: Path | None = None, force: bool = False) -> Evaluation:
+    """Score a run's model on its own test split (rebuilt exactly) or on other labelled data, and write
+    ``runs/<run-id>/evaluations/<timestamp>/``.
+
+    Args:
+        run_dir: the run directory.
+        data_path: a labelled .csv / .parquet / .npz file with the training columns; None for the test split.
+        force: evaluate the rebuilt test split even when the data's fingerprint changed.
+
+    Returns:
+        The evaluation; on the run's own test split its metrics row equals the test row of the run's
+        metrics.csv.
+
+    Raises:
+        RunError / DataError: see :func:`open_run`, :func:`own_test_split` and :func:`read_inputs`.
+    """
+    run = open_run(run_dir)
+    if data_path is None:
+        x, y = own_test_split(run, force)
+        split = "test"
+    else:
+        x_raw, y_raw = read_inputs(data_path, run.prep, with_target=True)
+        y = encode_targets(y_raw, run.prep, str(data_path))
+        x = run.prep.transform(x_raw)
+        split = Path(data_path).name
+    load_model(run)
+    row = keras_metrics_row(run, x, y, split)
+    outputs = run.model.predict(x, batch_size=run.cfg.fit.batch_size, verbose=0)
+    result = Evaluation(run_id=run.id, split=split, samples=len(x), task=run.prep.task, metrics=[row], scores=[])
+    if run.prep.task == "classification":
+        names = list(run.prep.class_names or [])
+        sk = classification_scores(true_indices(y, run.prep.encoding), class_probabilities(outputs, run.prep.encoding),
+                                   names)
+        result.per_class = sk["per_class"]
+        result.confusion = [{"true": name, **dict(zip(names, counts))} for name, counts in zip(names, sk["matrix"])]
+    else:
+        sk = regression_scores(y, outputs)
+    result.scores = [{"metric": k, "value": v} for k, v in sk["scores"].items()]
+    write_evaluation(run, result, sk.get("matrix"), force=force, data_path=data_path)
+    return result
+
+
+def new_evaluation_dir(run_dir: Path) -> Path:
+    """Create ``run_dir/evaluations/<YYYYmmdd-HHMMSS>``, unique even within one second (never overwrites)."""
+    root = Path(run_dir) / "evaluations"
+    root.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for attempt in range(1, 10_000):
+        path = root / (stamp if attempt == 1 else f"{stamp}-{attempt}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return path
+    raise RunError(f"{root}: could not create a new evaluation directory for {stamp}")
+
+
+def write_evaluation(run: TrainedRun, result: Evaluation, matrix: list[list[int]] | None, force: bool,
+                     data_path: Path | None) -> None:
+    """Write the evaluation's tables (and confusion-matrix PNG) into a new evaluations/<timestamp>/ directory."""
+    from dlcli.report import plot_confusion_matrix
+    from dlcli.train import write_csv
+
+    out = new_evaluation_dir(run.path)
+    files = [out / "metrics.csv", out / "scores.csv"]
+    write_csv(files[0], result.metrics)
+    write_csv(files[1], result.scores)
+    if matrix is not None:
+        names = [row["true"] for row in result.confusion]
+        files += [out / "confusion_matrix.csv", out / "classification_report.csv", out / "confusion_matrix.png"]
+        write_csv(files[2], [{"true\\predicted": row["true"], **{n: row[n] for n in names}} for row in result.confusion])
+        write_csv(files[3], result.per_class)
+        plot_confusion_matrix(matrix, names, files[4], title=f"{run.id}: {result.split} ({result.samples} samples)")
+    files.append(out / "evaluation.json")
+    atomic_write_json(files[-1], {
+        "run_id": run.id, "created": now_iso(), "split": result.split, "samples": result.samples,
+        "data": str(Path(data_path).resolve()) if data_path is not None else run.cfg.data.source,
+        "forced": force, "scores": {s["metric"]: s["value"] for s in result.scores},
+        "files": [f.name for f in files],
+    })
+    result.out_dir, result.files = out, files
+
+
+def predict_file(run_dir: Path, input_path: Path, output_path: Path) -> Predictions:
+    """Predict every row of an input file and write the predictions as .csv or .parquet.
+
+    Each output row holds ``prediction`` (the class name, or the value) and, for classification,
+    ``prob_<class>`` for every class.
+
+    Raises:
+        RunError / DataError: a run that cannot be used, an input whose columns, types or shape do
+            not match the training data, an output that is not .csv / .parquet.
+    """
+    import pandas as pd
+
+    output_path = Path(output_path)
+    if output_path.suffix.lower() not in TABLE_SUFFIXES:
+        raise DataError(f"--output {output_path}: write .csv or .parquet")
+    if output_path.resolve() == Path(input_path).resolve():
+        raise DataError(f"--output {output_path}: is the input file; choose another name")
+    if not output_path.parent.is_dir():
+        raise DataError(f"--output {output_path}: the directory {output_path.parent} does not exist")
+    run = open_run(run_dir)
+    x_raw, _ = read_inputs(input_path, run.prep, with_target=False)
+    x = run.prep.transform(x_raw)
+    load_model(run)
+    outputs = run.model.predict(x, batch_size=run.cfg.fit.batch_size, verbose=0)
+    if run.prep.task == "classification":
+        names = list(run.prep.class_names or [])
+        probs = class_probabilities(outputs, run.prep.encoding)
+        frame = pd.DataFrame({"prediction": np.asarray(names, dtype=object)[probs.argmax(axis=1)]})
+        for i, name in enumerate(names):
+            frame[f"prob_{name}"] = probs[:, i]
+    else:
+        frame = pd.DataFrame({"prediction": np.asarray(outputs, dtype=np.float64).reshape(-1)})
+    tmp = output_path.with_name(f".{output_path.name}.tmp")
+    if output_path.suffix.lower() == ".parquet":
+        frame.to_parquet(tmp, index=False)
+    else:
+        frame.to_csv(tmp, index=False)
+    tmp.replace(output_path)
+    return Predictions(output=output_path, rows=len(frame), columns=list(frame.columns))
+
+
+def plot_run(run_dir: Path, out_dir: Path | None = None, confusion: bool = True, force: bool = False) -> list[Path]:
+    """Learning curves (from history.csv) and, for a classification run, the confusion matrix on its
+    own test split, as PNG files in ``out_dir`` (default: the run directory).
+
+    Raises:
+        RunError: the run has no history yet (and, for the confusion matrix, see :func:`evaluate_run`).
+    """
+    from dlcli.diagnosis import best_epoch
+    from dlcli.report import plot_confusion_matrix, plot_learning_curves
+
+    run_dir = Path(run_dir)
+    info = load_run_info(run_dir)
+    out_dir = Path(out_dir or run_dir)
+    history = read_history(run_dir)
+    if not history.get("loss"):
+        raise RunError(f"{run_dir}: the run has no history.csv with epochs to plot (status: "
+                       f"{effective_status(info)})")
+    files = [plot_learning_curves(history, out_dir / "learning_curves.png", best_epoch(history)[0],
+                                  title=info.get("run_id", run_dir.name))]
+    task = (info.get("data") or {}).get("task")
+    if confusion and task == "classification":
+        run = open_run(run_dir)
+        x, y = own_test_split(run, force)
+        load_model(run)
+        probs = class_probabilities(run.model.predict(x, batch_size=run.cfg.fit.batch_size, verbose=0),
+                                    run.prep.encoding)
+        names = list(run.prep.class_names or [])
+        matrix = classification_scores(true_indices(y, run.prep.encoding), probs, names)["matrix"]
+        files.append(plot_confusion_matrix(matrix, names, out_dir / "confusion_matrix.png",
+                                           title=f"{run.id}: test ({len(x)} samples)"))
+    return files
+
