@@ -562,6 +562,8 @@ def resolve_raw(raw: Any, config_path: Path | None, overrides: typing.Iterable[s
         raw["name"] = config_path.stem
     data = raw.get("data")
     if isinstance(data, dict) and isinstance(data.get("source"), str) and _looks_like_path(data["source"]):
+        if "\x00" in data["source"] or not data["source"].strip():
+            raise ConfigError("data.source", f"{short_repr(data['source'])} is not a usable path or dataset name")
         source = Path(data["source"]).expanduser()
         if not source.is_absolute() and config_path is not None:
             source = config_path.resolve().parent / source

@@ -253,6 +253,11 @@ def build_model(cfg: ExperimentConfig, prep: Preprocessing) -> Any:
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"model.layers[{index}]", f"{spec.type} cannot take input of shape {shape}: "
                               f"{_first_line(exc)}") from None
+        except Exception as exc:
+            if "ResourceExhausted" not in type(exc).__name__ and "OutOfMemory" not in type(exc).__name__:
+                raise
+            raise ConfigError(f"model.layers[{index}]", f"{spec.type} is too large to fit in memory "
+                              f"({_first_line(exc)[:120]}); use fewer units or filters") from None
         shape = tuple(model.output_shape)
     check_output(cfg, prep, shape)
     metrics = resolve_metrics(cfg.compile, prep)

@@ -68,3 +68,8 @@ def cli():
 @pytest.fixture
 def runs_dir(tmp_path: Path) -> Path:
     return tmp_path / "runs"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--fuzz-examples", type=int, default=int(os.environ.get("DLCLI_FUZZ_EXAMPLES", "100")),
+                     help="How many mutated configs the property-based test tries (default 100; CI uses that).")

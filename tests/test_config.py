@@ -166,3 +166,8 @@ def test_set_by_path_refuses_keys_on_scalars():
         set_by_path(raw, "fit.epochs.x", 1)
 
 
+
+
+def test_nul_byte_in_data_path(write_config):
+    err = error_for(write_config, tiny_config(data={"source": "a\x00.csv", "target": "y"}))
+    assert err.path == "data.source" and "not a usable path" in str(err)
