@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Literal, Optional
@@ -136,7 +137,6 @@ def validate(
 # Using trained runs: evaluate, predict, plot, and `runs` (list / show / compare, no TensorFlow)
 
 RunArg = Annotated[str, typer.Argument(help="A run directory (runs/<run-id>) or a run id under --runs-dir.")]
-                                       metavar="RUN")]
 FormatOpt = Annotated[Literal["table", "csv", "json", "markdown"], typer.Option(
     "--format", "-f", help="How tables are printed: table, csv, json or markdown.")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Rebuild the test split even if the data's fingerprint "
@@ -262,7 +262,7 @@ def runs_show(
     with user_errors():
         details = run_details(_run_dir(run, runs_dir), high_error, max_gap)
     typer.echo("\n".join(f"{key}: {value}" for key, value in details["record"].items()))
-    typer.echo("\nconfig:\n" + details["config"].rstrip())
+    typer.echo("\nconfig:\n" + textwrap.indent(details["config"].rstrip(), "  "))
     if details["metrics"]:
         typer.echo("\nmetrics:\n" + format_table(details["metrics"]))
     typer.echo("\n" + details["diagnosis"])
@@ -272,7 +272,7 @@ def runs_show(
 
 @runs_app.command("compare")
 def runs_compare(
-    runs: Annotated[list[str], typer.Argument(help="Two or more run directories or run ids.", metavar="RUN...")],
+    runs: Annotated[list[str], typer.Argument(help="Two or more run directories or run ids.")],
     fmt: FormatOpt = "table",
     runs_dir: RunsDirOpt = None,
 ) -> None:

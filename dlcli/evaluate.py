@@ -85,8 +85,8 @@ def open_run(run_dir: Path) -> TrainedRun:
     status = effective_status(info)
     if status != "completed":
         why = f": {info['reason']}" if info.get("reason") else ""
-        raise RunError(f"{run_dir}: run {info.get('run_id', run_dir.name)} is {status}{why}; only a completed run "
-                       f"has a model to use (see `dlcli runs list`)")
+        raise RunError(f"{run_dir}: run {info.get('run_id', run_dir.name)} did not complete (status {status}{why}); "
+                       f"only a completed run has a model to use (see `dlcli runs list`)")
     for name in ("model.keras", "config.yaml", "preprocessing.json"):
         if not (run_dir / name).is_file():
             raise RunError(f"{run_dir}: the run has no {name}; it cannot be evaluated (was it deleted?)")
@@ -220,7 +220,8 @@ def _check_sample_shape(x: np.ndarray, prep: Preprocessing, path: Path) -> np.nd
     if shape != wanted and (x.ndim != 2 or x.shape[1] != math.prod(wanted)):
         raise DataError(f"{path}: each sample has shape {list(shape)}, but the model was trained on samples shaped "
                         f"{list(wanted)}" + (f" ({math.prod(wanted)} values, flattened)" if len(wanted) > 1 else ""))
-    return x.reshape((len(x), *wanted))
+    # Preprocessing.transform scales in place: it needs a writable array (pyarrow's may be read-only).
+    return np.require(x.reshape((len(x), *wanted)), np.float32, ["C_CONTIGUOUS", "WRITEABLE"])
 
 
 def encode_targets(y: np.ndarray, prep: Preprocessing, where: str) -> np.ndarray:
@@ -396,7 +397,8 @@ def write_evaluation(run: TrainedRun, result: Evaluation, matrix: list[list[int]
     if matrix is not None:
         names = [row["true"] for row in result.confusion]
         files += [out / "confusion_matrix.csv", out / "classification_report.csv", out / "confusion_matrix.png"]
-        write_csv(files[2], [{"true\\predicted": row["true"], **{n: row[n] for n in names}} for row in result.confusion])
+        write_csv(files[2], [{"true\\predicted": row["true"], **{n: row[n] for n in names}}
+                             for row in result.confusion])
         write_csv(files[3], result.per_class)
         plot_confusion_matrix(matrix, names, files[4], title=f"{run.id}: {result.split} ({result.samples} samples)")
     files.append(out / "evaluation.json")
@@ -435,7 +437,7 @@ def predict_file(run_dir: Path, input_path: Path, output_path: Path) -> Predicti
     outputs = run.model.predict(x, batch_size=run.cfg.fit.batch_size, verbose=0)
     if run.prep.task == "classification":
         names = list(run.prep.class_names or [])
-        probs = class_probabilities(outputs, run.prep.encoding)
+        probs = class_probabilities(outputs, run.prep.encoding).astype(np.float32)
         frame = pd.DataFrame({"prediction": np.asarray(names, dtype=object)[probs.argmax(axis=1)]})
         for i, name in enumerate(names):
             frame[f"prob_{name}"] = probs[:, i]

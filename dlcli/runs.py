@@ -208,8 +208,9 @@ def find_run_dir(run: str | Path, runs_dir: Path) -> Path:
     from dlcli.errors import did_you_mean
 
     ids = [r.get("run_id", "") for r in read_index(runs_dir)]
-    hint = did_you_mean(str(run), ids) if ids else ""
-    raise RunError(f"{run}: no such run directory, and no run with that id in {runs_dir}.{hint} "
+    close = did_you_mean(str(run), ids)
+    hint = f";{close}" if close else ""
+    raise RunError(f"{run}: no such run directory, and no run with that id in {runs_dir}{hint} "
                    f"(see `dlcli runs list`)")
 
 
@@ -302,7 +303,8 @@ def sort_runs(rows: list[dict[str, Any]], column: str | None, top: int | None = 
         if column not in columns:
             from dlcli.errors import did_you_mean
 
-            raise RunError(f"--sort: {column!r} is not a column.{did_you_mean(column, columns)} "
+            hint = did_you_mean(column, columns)
+            raise RunError(f"--sort: {column!r} is not a column{';' + hint if hint else ''} "
                            f"(columns: {', '.join(columns)})")
         is_metric = column.startswith(("test_", "val_", "train_"))
         descending = is_metric and not any(word in column.lower() for word in LOWER_IS_BETTER)
@@ -368,7 +370,10 @@ def compare_configs(run_dirs: list[Path]) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"config": key}
         for run_dir, value in zip(run_dirs, values):
             # YAML spelling (null, true, 1e-05): a table's float format would hide small values.
-            row[run_dir.name] = "(absent)" if value is missing else value if isinstance(value, str) else json.dumps(value)
+            if value is missing:
+                row[run_dir.name] = "(absent)"
+            else:
+                row[run_dir.name] = value if isinstance(value, str) else json.dumps(value)
         rows.append(row)
     return rows
 
