@@ -57,6 +57,11 @@ def main(
         os.environ["DLCLI_VERBOSE"] = "1"
 
 
+def _one_line(text: str) -> str:
+    """User values quoted in a message may hold line breaks; the message stays one line."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
     """Turn dlcli's own errors into one line on stderr and an exit code; real bugs keep their traceback."""
@@ -65,7 +70,7 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except DlcliError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {_one_line(str(exc))}", err=True)
         raise typer.Exit(code=exc.exit_code) from None
     except (RunFailed, RunInterrupted) as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -86,22 +91,36 @@ def _load(config: Path, set_: list[str] | None, name: str | None, seed: int | No
 
 @app.command()
 def train(
-    config: ConfigArg,
+    config: Annotated[Optional[Path], typer.Argument(  # noqa: UP045
+        help="The experiment's YAML config file (not needed with --resume).", exists=True, dir_okay=False,
+        readable=True)] = None,
     set_: SetOpt = None,
     name: NameOpt = None,
     seed: SeedOpt = None,
     device: DeviceOpt = None,
     runs_dir: RunsDirOpt = None,
+    resume: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        help="Continue an interrupted or crashed run from its last finished epoch, in its own directory.",
+        metavar="RUN_DIR")] = None,
 ) -> None:
     """Build the model, fit it on train/val, score it on test and save everything under runs/."""
     from dlcli.report import format_table
 
     with user_errors():
-        cfg = _load(config, set_, name, seed, device)
+        from dlcli.errors import DlcliError
+
+        if resume is not None and (config or set_ or name or seed is not None or device):
+            raise DlcliError("--resume continues a run with its own saved config: give only --resume RUN_DIR")
+        if resume is None and config is None:
+            raise DlcliError("give a config file (dlcli train CONFIG) or --resume RUN_DIR")
         from dlcli import train as training
 
-        exp = training.prepare_experiment(cfg)
-        result = training.train(exp, _runs_dir(runs_dir), command="train", verbose=1 if sys.stdout.isatty() else 2)
+        if resume is not None:
+            exp = training.resume_experiment(resume)
+        else:
+            exp = training.prepare_experiment(_load(config, set_, name, seed, device))
+        result = training.train(exp, _runs_dir(runs_dir), command="train", verbose=1 if sys.stdout.isatty() else 2,
+                                resume=resume)
     typer.echo("")
     typer.echo(format_table(result.metrics))
     if result.diagnosis is not None:
@@ -133,6 +152,60 @@ def validate(
     typer.echo(f"{config}: OK")
 
 
+@app.command()
+def tune(
+    config: ConfigArg,
+    strategy: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        help="grid, random, bayesian or hyperband (overrides tune.strategy).")] = None,
+    max_trials: Annotated[Optional[int], typer.Option(  # noqa: UP045
+        min=1, help="Number of trials (overrides tune.max_trials; with --resume it may grow).")] = None,
+    resume: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        help="Continue the search in this tune run directory; finished trials are not rerun.", metavar="RUN_DIR",
+        exists=True, file_okay=False)] = None,
+    workers: Annotated[int, typer.Option(
+        help="Run trials in parallel in this many worker processes (keras-tuner's distributed mode over gRPC "
+        "on localhost); 1 runs them in this process.")] = 1,
+    threads: Annotated[Optional[int], typer.Option(  # noqa: UP045
+        min=1, help="CPU threads TensorFlow may use per process (default: all; with --workers N each worker "
+        "gets its share of the cores).")] = None,
+    join: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        help="Run trials as a worker of the search in this run directory, taking them from the chief at "
+        "KERASTUNER_ORACLE_IP:KERASTUNER_ORACLE_PORT (see README, 'Hyperparameter search').", metavar="RUN_DIR",
+        exists=True, file_okay=False)] = None,
+    set_: SetOpt = None,
+    name: NameOpt = None,
+    seed: SeedOpt = None,
+    device: DeviceOpt = None,
+    runs_dir: RunsDirOpt = None,
+) -> None:
+    """Search the values listed under `tune:`; each trial is a training run. Writes trials.csv, best_config.yaml
+    and the best model (scored on test) to a run directory."""
+    from dlcli.report import format_table
+
+    with user_errors():
+        from dlcli import tune as tuning
+
+        overrides = list(set_ or [])
+        overrides += [f"tune.strategy={strategy}"] if strategy is not None else []
+        overrides += [f"tune.max_trials={max_trials}"] if max_trials is not None else []
+        search = tuning.load_search(config, overrides, name=name, seed=seed, device=device)
+        if join is not None:
+            tuning.join(search, join, threads)
+            return
+        result = tuning.tune(search, _runs_dir(runs_dir), resume=resume, workers=workers, threads=threads,
+                             progress=lambda event: typer.echo(event.line()))
+    columns = ["trial_id", "status", *search.tune.space, f"best_{result.objective}", "epochs_run", "seconds"]
+    shown = [{c: tuning.format_value(row.get(c)) if c in search.tune.space else row.get(c) for c in columns}
+             for row in result.trials[:5]]
+    typer.echo(f"\ntop trials (of {len(result.trials)}; all in trials.csv):")
+    typer.echo(format_table(shown))
+    typer.echo("\nthe best model:")
+    typer.echo(format_table(result.metrics))
+    typer.echo(f"\nsearch {result.run_id}: {len(result.trials)} trials in {result.seconds:.1f} s; saved to "
+               f"{result.run_dir}")
+    typer.echo(f"retrain the best: dlcli train {result.run_dir / 'best_config.yaml'}")
+
+
 # ---------------------------------------------------------------------------------------------
 # Using trained runs: evaluate, predict, plot, and `runs` (list / show / compare, no TensorFlow)
 
@@ -141,6 +214,9 @@ FormatOpt = Annotated[Literal["table", "csv", "json", "markdown"], typer.Option(
     "--format", "-f", help="How tables are printed: table, csv, json or markdown.")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Rebuild the test split even if the data's fingerprint "
                                         "changed since training.")]
+UnsafeOpt = Annotated[bool, typer.Option(
+    "--unsafe", help="Load a model file even if it holds arbitrary Python code (a Lambda layer). Only for files "
+    "you trust.")]
 
 
 def _run_dir(run: str, runs_dir: Path | None) -> Path:
@@ -158,6 +234,7 @@ def evaluate(
     force: ForceOpt = False,
     fmt: FormatOpt = "table",
     runs_dir: RunsDirOpt = None,
+    unsafe: UnsafeOpt = False,
 ) -> None:
     """Score a trained run: its metrics, plus a confusion matrix, per-class report, F1 and ROC AUC
     (classification) or MAE, MSE, RMSE and R² (regression), saved under runs/<run-id>/evaluations/."""
@@ -167,7 +244,7 @@ def evaluate(
         run_dir = _run_dir(run, runs_dir)
         from dlcli.evaluate import evaluate_run
 
-        result = evaluate_run(run_dir, data, force=force)
+        result = evaluate_run(run_dir, data, force=force, unsafe=unsafe)
     sections = {"metrics": result.metrics, "scores": result.scores, "per class": result.per_class,
                 "confusion matrix": result.confusion}
     typer.echo(format_sections(sections, fmt))
@@ -184,6 +261,7 @@ def predict(
     output: Annotated[Path, typer.Option(help="Where to write the predictions (.csv or .parquet).",
                                          dir_okay=False)],
     runs_dir: RunsDirOpt = None,
+    unsafe: UnsafeOpt = False,
 ) -> None:
     """Predict with a trained run: one row per input with the predicted class (or value) and, for
     classification, a prob_<class> column per class."""
@@ -191,7 +269,7 @@ def predict(
         run_dir = _run_dir(run, runs_dir)
         from dlcli.evaluate import predict_file
 
-        result = predict_file(run_dir, input, output)
+        result = predict_file(run_dir, input, output, unsafe=unsafe)
     typer.echo(f"wrote {result.rows} predictions to {result.output} (columns: {', '.join(result.columns)})")
 
 
@@ -204,6 +282,7 @@ def plot(
         help="Also draw the confusion matrix on the test split (classification; loads the model).")] = True,
     force: ForceOpt = False,
     runs_dir: RunsDirOpt = None,
+    unsafe: UnsafeOpt = False,
 ) -> None:
     """Draw a run's learning curves (loss and each metric, train vs validation, best epoch marked) and, for
     classification, its test confusion matrix, as PNG files."""
@@ -213,7 +292,7 @@ def plot(
             output_dir.mkdir(parents=True, exist_ok=True)
         from dlcli.evaluate import plot_run
 
-        files = plot_run(run_dir, output_dir, confusion=confusion, force=force)
+        files = plot_run(run_dir, output_dir, confusion=confusion, force=force, unsafe=unsafe)
     for path in files:
         typer.echo(f"wrote {path}")
 

@@ -33,6 +33,34 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# JSON Schema tweaks (``dlcli schema``): where a before-validator accepts a shorthand, the schema
+# must accept it too, or editors would flag valid configs.
+
+def _or_shorthand(schema: dict[str, Any], shorthand: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` (an object) widened to also accept ``shorthand`` (e.g. a bare name)."""
+    outer = {key: schema.pop(key) for key in ("title", "description") if key in schema}
+    return {**outer, "anyOf": [shorthand, schema]}
+
+
+def _also_boolean(schema: dict[str, Any]) -> None:
+    """An optional section that ``true`` turns on with its defaults and ``false`` turns off."""
+    schema["anyOf"].insert(0, {"type": "boolean", "description": "true: on, with the defaults; false: off."})
+
+
+def _positive_number(schema: dict[str, Any]) -> None:
+    for member in schema["anyOf"]:
+        if member.get("type") == "number":
+            member["exclusiveMinimum"] = 0
+
+
+def _layer_hints(schema: dict[str, Any]) -> None:
+    # Completion hints only (no type): layers differ in what their arguments accept.
+    schema["properties"]["activation"] = {
+        "description": "A keras.activations name (for layers that take one).",
+        "examples": ["relu", "softmax", "sigmoid", "tanh", "gelu", "elu", "selu", "swish", "linear"],
+    }
+
+
 class SplitConfig(_Strict):
     """How the data is split into train / validation / test."""
 
@@ -62,7 +90,8 @@ class DataConfig(_Strict):
 
     source: str = Field(
         description="A bundled dataset (" + ", ".join(BUNDLED_DATASETS) + "), a Keras dataset ("
-        + ", ".join(KERAS_DATASETS) + ") or a path to a .csv, .parquet or .npz file (relative to the config file)."
+        + ", ".join(KERAS_DATASETS) + ") or a path to a .csv, .parquet or .npz file (relative to the config file).",
+        examples=[*BUNDLED_DATASETS, *KERAS_DATASETS, "data.csv"],
     )
     target: str | None = Field(None, description="Column to predict, for .csv / .parquet files.")
     features: list[str] | None = Field(None, min_length=1, description="Feature columns; default: all but target.")
@@ -95,8 +124,11 @@ class DataConfig(_Strict):
 class LayerSpec(BaseModel):
     """One layer: ``type`` is any ``keras.layers`` class name, the other keys are its arguments."""
 
-    model_config = ConfigDict(extra="allow")
-    type: str = Field(description="A keras.layers class name, e.g. Dense, Conv2D, Dropout, MaxPooling2D.")
+    model_config = ConfigDict(extra="allow", json_schema_extra=_layer_hints)
+    type: str = Field(description="A keras.layers class name, e.g. Dense, Conv2D, Dropout, MaxPooling2D.",
+                      examples=["Dense", "Dropout", "Conv2D", "MaxPooling2D", "GlobalAveragePooling2D", "Flatten",
+                                "BatchNormalization", "Rescaling", "Conv1D", "MaxPooling1D", "LSTM", "GRU",
+                                "Embedding", "RandomFlip", "RandomRotation", "LayerNormalization"])
 
     @property
     def args(self) -> dict[str, Any]:
@@ -115,7 +147,8 @@ class ScheduleConfig(BaseModel):
     keras.optimizers.schedules class name; the other keys are its arguments."""
 
     model_config = ConfigDict(extra="allow")
-    type: str = Field(description="exponential | cosine | cosine_restarts | piecewise | polynomial | inverse_time")
+    type: str = Field(description="exponential | cosine | cosine_restarts | piecewise | polynomial | inverse_time",
+                      examples=["exponential", "cosine", "cosine_restarts", "piecewise", "polynomial", "inverse_time"])
 
     @property
     def args(self) -> dict[str, Any]:
@@ -126,15 +159,22 @@ class OptimizerConfig(BaseModel):
     """An optimizer: ``type`` is any keras.optimizers name; the other keys are its arguments."""
 
     model_config = ConfigDict(extra="allow")
-    type: str = Field("adam", description="adam, sgd, rmsprop, adamw, ... (any keras.optimizers name).")
+    type: str = Field("adam", description="adam, sgd, rmsprop, adamw, ... (any keras.optimizers name).",
+                      examples=["adam", "adamw", "sgd", "rmsprop", "nadam", "adagrad", "adamax"])
     learning_rate: float | ScheduleConfig | None = Field(
-        None, description="A number, or a schedule such as {type: exponential, decay_steps: 100, decay_rate: 0.9}."
+        None, description="A number, or a schedule such as {type: exponential, decay_steps: 100, decay_rate: 0.9}.",
+        json_schema_extra=_positive_number,
     )
 
     @model_validator(mode="before")
     @classmethod
     def _from_name(cls, value: Any) -> Any:
         return {"type": value} if isinstance(value, str) else value
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> dict[str, Any]:
+        return _or_shorthand(handler(core_schema), {"type": "string", "description": "Just the optimizer's name.",
+                                                    "examples": cls.model_fields["type"].examples})
 
     @field_validator("learning_rate")
     @classmethod
@@ -152,8 +192,12 @@ class CompileConfig(_Strict):
     """What ``model.compile`` receives."""
 
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig, description="Name or {type: .., args}.")
-    loss: str = Field(description="A Keras loss name, e.g. sparse_categorical_crossentropy, binary_crossentropy, mse.")
-    metrics: list[str] = Field(default_factory=list, description="Keras metric names, e.g. accuracy, auc, mae.")
+    loss: str = Field(description="A Keras loss name, e.g. sparse_categorical_crossentropy, binary_crossentropy, mse.",
+                      examples=["sparse_categorical_crossentropy", "categorical_crossentropy", "binary_crossentropy",
+                                "mse", "mae", "huber"])
+    metrics: list[Annotated[str, Field(examples=["accuracy", "auc", "precision", "recall", "f1_score", "mae",
+                                                 "mse", "root_mean_squared_error"])]] = Field(
+        default_factory=list, description="Keras metric names, e.g. accuracy, auc, mae.")
 
 
 class EarlyStoppingConfig(_Strict):
@@ -187,8 +231,10 @@ class FitConfig(_Strict):
     batch_size: int = Field(32, ge=1, le=1_000_000, description="Samples per gradient step.")
     epochs: int = Field(10, ge=1, le=100_000, description="Passes over the training data.")
     shuffle: bool = Field(True, description="Shuffle the training data each epoch.")
-    early_stopping: EarlyStoppingConfig | None = Field(None, description="Stop when the monitored value stalls.")
-    reduce_lr_on_plateau: ReduceLROnPlateauConfig | None = Field(None, description="Lower the rate on a plateau.")
+    early_stopping: EarlyStoppingConfig | None = Field(None, description="Stop when the monitored value stalls.",
+                                                       json_schema_extra=_also_boolean)
+    reduce_lr_on_plateau: ReduceLROnPlateauConfig | None = Field(None, description="Lower the rate on a plateau.",
+                                                                 json_schema_extra=_also_boolean)
 
     _defaults_for_true = field_validator("early_stopping", "reduce_lr_on_plateau", mode="before")(
         classmethod(lambda cls, v: _true_means_defaults(v))
@@ -214,9 +260,6 @@ class DiagnosisConfig(_Strict):
 
 # ---------------------------------------------------------------------------------------------
 # Hyperparameter search (``dlcli tune``): which values to try and how to judge them.
-
-TUNE_STRATEGIES = ("grid", "random", "bayesian", "hyperband")
-
 
 def _choice_kind(value: Any) -> str:
     if isinstance(value, bool):
@@ -319,7 +362,8 @@ SpaceEntry = Annotated[
 class ObjectiveConfig(_Strict):
     """What a search optimises: a history key (its best epoch counts) and whether lower or higher is better."""
 
-    name: str = Field(description="A history key, e.g. val_accuracy or val_loss.")
+    name: str = Field(description="A history key, e.g. val_accuracy or val_loss.",
+                      examples=["val_loss", "val_accuracy", "val_auc", "val_mae"])
     direction: Literal["min", "max"] | None = Field(
         None, description="min or max; default: inferred by keras-tuner (loss/error -> min, accuracy/auc -> max).")
 
@@ -332,6 +376,11 @@ class ObjectiveConfig(_Strict):
             raise ValueError(f"expected a history key such as val_accuracy or {{name: val_auc, direction: max}}, "
                              f"got {short_repr(value)}")
         return value
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> dict[str, Any]:
+        return _or_shorthand(handler(core_schema), {"type": "string", "description": "Just the history key.",
+                                                    "examples": cls.model_fields["name"].examples})
 
 
 class TuneConfig(_Strict):
@@ -408,8 +457,10 @@ def format_path(parts: typing.Sequence[str | int]) -> str:
     for part in parts:
         if isinstance(part, int):
             out += f"[{part}]"
-        else:
+        elif re.fullmatch(r"[\w\-]+", str(part), flags=re.ASCII):
             out += ("." if out else "") + str(part)
+        else:  # a key with spaces, dots or control characters is shown quoted
+            out += f"[{str(part)!r}]"
     return out
 
 

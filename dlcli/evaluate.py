@@ -98,16 +98,20 @@ def open_run(run_dir: Path) -> TrainedRun:
     return TrainedRun(path=run_dir, info=info, cfg=cfg, prep=prep)
 
 
-def load_model(run: TrainedRun) -> Any:
-    """Load ``model.keras`` with Keras's safe mode on (no arbitrary code from a model file)."""
+def load_model(run: TrainedRun, unsafe: bool = False) -> Any:
+    """Load ``model.keras`` with Keras's safe mode on (no arbitrary code from a model file) unless ``unsafe``."""
     keras = runtime.import_keras()
     # Same seed and determinism as training; a run trained on a GPU still evaluates on a CPU-only machine.
     runtime.setup("cpu" if run.cfg.device == "cpu" else "auto", run.cfg.seed, run.cfg.deterministic)
     path = run.path / "model.keras"
     try:
-        run.model = keras.saving.load_model(path, safe_mode=True)
+        run.model = keras.saving.load_model(path, safe_mode=not unsafe)
     except Exception as exc:  # corrupt zip, unknown layer, unsafe lambda: all one message
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = str(exc)
+        if "safe_mode" in text or "Lambda" in text and "unsafe" in text.lower():
+            raise RunError(f"{path}: the model holds a Lambda layer, i.e. arbitrary Python code, and Keras safe "
+                           f"mode refuses to load it; if you trust this file, pass --unsafe") from None
+        first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
         raise RunError(f"{path}: cannot load the model: {first}") from None
     return run.model
 
@@ -327,7 +331,8 @@ def keras_metrics_row(run: TrainedRun, x: np.ndarray, y: np.ndarray, split: str)
 # Commands
 
 
-def evaluate_run(run_dir: Path, data_path: Path | None = None, force: bool = False) -> Evaluation:
+def evaluate_run(run_dir: Path, data_path: Path | None = None, force: bool = False,
+                 unsafe: bool = False) -> Evaluation:
     """Score a run's model on its own test split (rebuilt exactly) or on other labelled data, and write
     ``runs/<run-id>/evaluations/<timestamp>/``.
 
@@ -352,7 +357,7 @@ def evaluate_run(run_dir: Path, data_path: Path | None = None, force: bool = Fal
         y = encode_targets(y_raw, run.prep, str(data_path))
         x = run.prep.transform(x_raw)
         split = Path(data_path).name
-    load_model(run)
+    load_model(run, unsafe=unsafe)
     row = keras_metrics_row(run, x, y, split)
     outputs = run.model.predict(x, batch_size=run.cfg.fit.batch_size, verbose=0)
     result = Evaluation(run_id=run.id, split=split, samples=len(x), task=run.prep.task, metrics=[row], scores=[])
@@ -411,7 +416,7 @@ def write_evaluation(run: TrainedRun, result: Evaluation, matrix: list[list[int]
     result.out_dir, result.files = out, files
 
 
-def predict_file(run_dir: Path, input_path: Path, output_path: Path) -> Predictions:
+def predict_file(run_dir: Path, input_path: Path, output_path: Path, unsafe: bool = False) -> Predictions:
     """Predict every row of an input file and write the predictions as .csv or .parquet.
 
     Each output row holds ``prediction`` (the class name, or the value) and, for classification,
@@ -433,7 +438,7 @@ def predict_file(run_dir: Path, input_path: Path, output_path: Path) -> Predicti
     run = open_run(run_dir)
     x_raw, _ = read_inputs(input_path, run.prep, with_target=False)
     x = run.prep.transform(x_raw)
-    load_model(run)
+    load_model(run, unsafe=unsafe)
     outputs = run.model.predict(x, batch_size=run.cfg.fit.batch_size, verbose=0)
     if run.prep.task == "classification":
         names = list(run.prep.class_names or [])
@@ -452,7 +457,8 @@ def predict_file(run_dir: Path, input_path: Path, output_path: Path) -> Predicti
     return Predictions(output=output_path, rows=len(frame), columns=list(frame.columns))
 
 
-def plot_run(run_dir: Path, out_dir: Path | None = None, confusion: bool = True, force: bool = False) -> list[Path]:
+def plot_run(run_dir: Path, out_dir: Path | None = None, confusion: bool = True, force: bool = False,
+             unsafe: bool = False) -> list[Path]:
     """Learning curves (from history.csv) and, for a classification run, the confusion matrix on its
     own test split, as PNG files in ``out_dir`` (default: the run directory).
 
@@ -475,7 +481,7 @@ def plot_run(run_dir: Path, out_dir: Path | None = None, confusion: bool = True,
     if confusion and task == "classification":
         run = open_run(run_dir)
         x, y = own_test_split(run, force)
-        load_model(run)
+        load_model(run, unsafe=unsafe)
         probs = class_probabilities(run.model.predict(x, batch_size=run.cfg.fit.batch_size, verbose=0),
                                     run.prep.encoding)
         names = list(run.prep.class_names or [])

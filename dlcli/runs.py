@@ -125,6 +125,21 @@ class Run:
         self.save()
         self.index()
 
+    @classmethod
+    def reopen(cls, run_dir: Path, command: str = "train") -> Run:
+        """Continue an interrupted or crashed run in its own directory (``dlcli train/tune --resume``)."""
+        run_dir = Path(run_dir)
+        info = resumable_info(run_dir, command)
+        self = cls.__new__(cls)
+        self.runs_dir, self.path, self.id = run_dir.parent, run_dir, run_dir.name
+        # Seconds keep adding up across resumes.
+        self._start = time.monotonic() - float(info.get("seconds") or 0)
+        self.info = {**info, "status": "running", "reason": None, "ended": None, "pid": os.getpid(),
+                     "host": socket.gethostname(), "resumed": int(info.get("resumed") or 0) + 1}
+        self.update()
+        self.index()
+        return self
+
     def elapsed(self) -> float:
         return round(time.monotonic() - self._start, 3)
 
@@ -169,6 +184,21 @@ def effective_status(info: dict[str, Any]) -> str:
             if age.total_seconds() > HEARTBEAT_STALE_SECONDS:
                 return "crashed"
     return status
+
+
+def resumable_info(run_dir: Path, command: str = "train") -> dict[str, Any]:
+    """``run.json`` of a run that ``--resume`` may continue; RunError saying why not otherwise."""
+    info = load_run_info(run_dir)
+    if info.get("command") != command:
+        raise RunError(f"{run_dir}: a `{info.get('command')}` run; resume it with `dlcli {info.get('command')} "
+                       f"--resume`")
+    status = effective_status(info)
+    if status == "completed":
+        raise RunError(f"{run_dir}: the run already completed; to train again, start a new run with "
+                       f"`dlcli {command} {Path(run_dir) / 'config.yaml'}`")
+    if status == "running":
+        raise RunError(f"{run_dir}: the run is still running (pid {info.get('pid')} on {info.get('host')})")
+    return info
 
 
 def load_run_info(run_dir: Path) -> dict[str, Any]:

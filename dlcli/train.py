@@ -115,6 +115,26 @@ def prepare_experiment(cfg: ExperimentConfig) -> Experiment:
     return Experiment(cfg=cfg, data=data, model=model, device=device)
 
 
+def resume_experiment(run_dir: Path) -> Experiment:
+    """The experiment of an interrupted or crashed run, rebuilt from its ``config.yaml``.
+
+    Raises:
+        RunError: not a run directory, or one that completed or is still running.
+        DataError: the data changed since the run started (its fingerprint differs).
+    """
+    from dlcli.config import load_config
+    from dlcli.errors import DataError
+    from dlcli.runs import resumable_info
+
+    info = resumable_info(run_dir)
+    exp = prepare_experiment(load_config(Path(run_dir) / "config.yaml"))
+    recorded = (info.get("data") or {}).get("fingerprint")
+    if recorded and recorded != exp.data.fingerprint:
+        raise DataError(f"{exp.data.source}: the data changed since run {Path(run_dir).name} started (fingerprint "
+                        f"{exp.data.fingerprint}, the run recorded {recorded}); start a new run instead")
+    return exp
+
+
 class RunMonitor:
     """Keras callback (built lazily so this module imports without Keras): appends each epoch to
     ``history.csv`` as it ends, refreshes the heartbeat in ``run.json`` and stops on a NaN loss."""
@@ -138,10 +158,10 @@ class RunMonitor:
                     new = not self.history_path.exists() or self.history_path.stat().st_size == 0
                     with open(self.history_path, "a", newline="") as fh:
                         if new:
-                            csv.writer(fh).writerow(self.columns)
+                            csv.writer(fh, lineterminator="\n").writerow(self.columns)
                 row = [epoch + 1] + [_as_float(logs.get(k)) for k in self.columns[1:]]
                 with open(self.history_path, "a", newline="") as fh:
-                    csv.writer(fh).writerow(row)
+                    csv.writer(fh, lineterminator="\n").writerow(row)
                 self.last_epoch = epoch + 1
                 loss = _as_float(logs.get("loss"))
                 if loss is None or not math.isfinite(loss):
@@ -210,16 +230,68 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def fit(exp: Experiment, run: Run, verbose: int) -> tuple[Any, Any]:
-    """``model.fit`` with dlcli's callbacks; returns (history, monitor)."""
-    cfg, data = exp.cfg, exp.data
-    monitor = RunMonitor(run, run.path / "history.csv")
+def fit_model(model: Any, cfg: ExperimentConfig, data: Dataset, callbacks: list[Any], verbose: int,
+              **overrides: Any) -> Any:
+    """``model.fit`` on train (validated on val) with the config's fit settings: the one fit that ``train``
+    and every ``tune`` trial run. ``callbacks`` come after the config's own; ``overrides`` (epochs,
+    initial_epoch) are for hyperband's shortened trials. Returns the History."""
     validation = (data.x_val, data.y_val) if len(data.x_val) else None
-    history = exp.model.fit(
-        data.x_train, data.y_train, validation_data=validation, batch_size=cfg.fit.batch_size,
-        epochs=cfg.fit.epochs, shuffle=cfg.fit.shuffle, verbose=verbose,
-        callbacks=[*callbacks_for(cfg), monitor],  # last: it logs what the others add (learning_rate)
-    )
+    settings = {"batch_size": cfg.fit.batch_size, "epochs": cfg.fit.epochs, "shuffle": cfg.fit.shuffle, **overrides}
+    return model.fit(data.x_train, data.y_train, validation_data=validation, verbose=verbose,
+                     callbacks=[*callbacks_for(cfg), *callbacks], **settings)
+
+
+BACKUP_DIR = "backup"
+
+
+def backup_epoch(run_dir: Path) -> int:
+    """The last epoch whose training state ``BackupAndRestore`` saved in the run (0 if none)."""
+    import json
+
+    for name in ("training_metadata.json", "training_metadata.json.bkp"):
+        try:
+            return int(json.loads((run_dir / BACKUP_DIR / name).read_text())["epoch"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return 0
+
+
+def read_history(path: Path) -> dict[str, list[float]]:
+    """``history.csv`` as {column: values}, without the epoch column."""
+    if not path.exists():
+        return {}
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    columns = [c for c in (rows[0] if rows else {}) if c != "epoch"]
+    return {c: [float(r[c]) if r[c] not in ("", None) else float("nan") for r in rows] for c in columns}
+
+
+def truncate_history(path: Path, last_epoch: int) -> None:
+    """Keep the rows of epochs ``<= last_epoch``, so a resumed run logs each epoch once."""
+    if not path.exists():
+        return
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    kept = rows[:1] + [r for r in rows[1:] if r and int(r[0]) <= last_epoch]
+    import io
+
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(kept if last_epoch > 0 else [])
+    atomic_write_text(path, buf.getvalue())
+
+
+def fit(exp: Experiment, run: Run, verbose: int) -> tuple[Any, Any]:
+    """``model.fit`` with dlcli's callbacks; returns (history, monitor).
+
+    ``BackupAndRestore`` keeps the training state of the last finished epoch in ``<run>/backup/``
+    (deleted when the fit ends normally), so ``dlcli train --resume`` continues from there.
+    """
+    keras = runtime.import_keras()
+    monitor = RunMonitor(run, run.path / "history.csv")
+    monitor.last_epoch = backup_epoch(run.path)  # where a resumed run starts
+    backup = keras.callbacks.BackupAndRestore(str(run.path / BACKUP_DIR), double_checkpoint=True)
+    # The monitor goes last: it logs what the others add (learning_rate), after the state is saved.
+    history = fit_model(exp.model, exp.cfg, exp.data, [backup, monitor], verbose)
     return history, monitor
 
 
@@ -242,18 +314,23 @@ def run_info(exp: Experiment) -> dict[str, Any]:
     }
 
 
-def train(exp: Experiment, runs_dir: Path, command: str = "train", verbose: int = 1) -> TrainResult:
-    """Run a prepared experiment into a new run directory.
+def train(exp: Experiment, runs_dir: Path, command: str = "train", verbose: int = 1,
+          resume: Path | None = None) -> TrainResult:
+    """Run a prepared experiment into a new run directory, or continue the run in ``resume``.
 
     Raises:
         RunFailed: training failed (e.g. NaN loss); the run is marked failed.
         RunInterrupted: Ctrl-C / SIGTERM; the run is marked interrupted.
     """
     cfg = exp.cfg
-    run = Run(runs_dir, cfg.name or "run", command, run_info(exp))
-    atomic_write_text(run.path / "config.yaml", dump_yaml(cfg.to_yaml_dict()))
-    atomic_write_text(run.path / "summary.txt", summary_text(exp.model))
-    exp.data.prep.save(run.path)
+    if resume is not None:
+        run = Run.reopen(resume)
+        truncate_history(run.path / "history.csv", backup_epoch(run.path))
+    else:
+        run = Run(runs_dir, cfg.name or "run", command, run_info(exp))
+        atomic_write_text(run.path / "config.yaml", dump_yaml(cfg.to_yaml_dict()))
+        atomic_write_text(run.path / "summary.txt", summary_text(exp.model))
+        exp.data.prep.save(run.path)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     monitor = None
     try:
@@ -266,9 +343,9 @@ def train(exp: Experiment, runs_dir: Path, command: str = "train", verbose: int 
         metrics = score_splits(exp.model, exp.data, cfg.fit.batch_size)
         write_csv(run.path / "metrics.csv", metrics)
         save_model(exp.model, run.path)
-        diagnosis = write_fit_report(exp, run.path, metrics, dict(history.history))
+        diagnosis = write_fit_report(exp, run.path, metrics, read_history(run.path / "history.csv"))
     except KeyboardInterrupt:
-        last = monitor.last_epoch if monitor is not None else 0
+        last = int(run.info.get("last_epoch") or 0)  # the monitor records each finished epoch there
         run.finish("interrupted", f"interrupted after epoch {last}", epochs=last, last_epoch=last)
         raise RunInterrupted(f"run {run.id} interrupted after epoch {last}: {run.path}") from None
     except RunFailed:
@@ -278,12 +355,12 @@ def train(exp: Experiment, runs_dir: Path, command: str = "train", verbose: int 
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)
-    epochs = len(history.epoch)
+    epochs = monitor.last_epoch  # counts the epochs before a resume too
     test = next((row for row in metrics if row["split"] == "test"), {})
     run.finish("completed", epochs=epochs, last_epoch=monitor.last_epoch,
                test_metrics={k: v for k, v in test.items() if k != "split"})
-    return TrainResult(run_dir=run.path, run_id=run.id, metrics=metrics, history=dict(history.history),
-                       seconds=run.info["seconds"], epochs_run=epochs, diagnosis=diagnosis)
+    return TrainResult(run_dir=run.path, run_id=run.id, metrics=metrics,
+                       history=read_history(run.path / "history.csv"), seconds=run.info["seconds"], epochs_run=epochs, diagnosis=diagnosis)
 
 
 def baseline_loss(exp: Experiment) -> float | None:
