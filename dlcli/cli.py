@@ -18,7 +18,7 @@ from typing import Annotated, Literal, Optional
 import typer
 
 from dlcli import __version__
-from dlcli.errors import DlcliError, RunFailed
+from dlcli.errors import DlcliError, RunFailed, RunInterrupted
 
 app = typer.Typer(
     name="dlcli",
@@ -38,6 +38,10 @@ SeedOpt = Annotated[Optional[int], typer.Option(help="Random seed (overrides `se
 DeviceOpt = Annotated[Optional[str], typer.Option(help="auto, cpu or gpu (overrides `device`).")]  # noqa: UP045
 RunsDirOpt = Annotated[Optional[Path], typer.Option(  # noqa: UP045
     help="Where runs are written (default: $DLCLI_RUNS_DIR or ./runs).", file_okay=False)]
+MlflowOpt = Annotated[bool, typer.Option(
+    "--mlflow", help="Also log the run to MLflow (turns on tracking.mlflow; default store: ./mlruns/mlflow.db). "
+    "Needs: pip install 'dlcli[mlflow]'.")]
+MLFLOW_ON = "tracking.mlflow.enabled=true"  # what --mlflow sets
 
 
 def _version(value: bool) -> None:
@@ -65,8 +69,6 @@ def _one_line(text: str) -> str:
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
     """Turn dlcli's own errors into one line on stderr and an exit code; real bugs keep their traceback."""
-    from dlcli.train import RunInterrupted
-
     try:
         yield
     except DlcliError as exc:
@@ -102,6 +104,7 @@ def train(
     resume: Annotated[Optional[Path], typer.Option(  # noqa: UP045
         help="Continue an interrupted or crashed run from its last finished epoch, in its own directory.",
         metavar="RUN_DIR")] = None,
+    mlflow: MlflowOpt = False,
 ) -> None:
     """Build the model, fit it on train/val, score it on test and save everything under runs/."""
     from dlcli.report import format_table
@@ -109,7 +112,7 @@ def train(
     with user_errors():
         from dlcli.errors import DlcliError
 
-        if resume is not None and (config or set_ or name or seed is not None or device):
+        if resume is not None and (config or set_ or name or seed is not None or device or mlflow):
             raise DlcliError("--resume continues a run with its own saved config: give only --resume RUN_DIR")
         if resume is None and config is None:
             raise DlcliError("give a config file (dlcli train CONFIG) or --resume RUN_DIR")
@@ -118,7 +121,11 @@ def train(
         if resume is not None:
             exp = training.resume_experiment(resume)
         else:
-            exp = training.prepare_experiment(_load(config, set_, name, seed, device))
+            from dlcli import tracking
+
+            cfg = _load(config, [*(set_ or []), *([MLFLOW_ON] if mlflow else [])], name, seed, device)
+            tracking.check_mlflow_installed(cfg)  # before TensorFlow and the data load
+            exp = training.prepare_experiment(cfg)
         result = training.train(exp, _runs_dir(runs_dir), command="train", verbose=1 if sys.stdout.isatty() else 2,
                                 resume=resume)
     typer.echo("")
@@ -127,6 +134,14 @@ def train(
         typer.echo(f"\n{result.diagnosis.text()}")
     typer.echo(f"\nrun {result.run_id}: {result.epochs_run} epochs in {result.seconds:.1f} s")
     typer.echo(f"saved to {result.run_dir}")
+    _echo_tracking(result.run_dir)
+
+
+def _echo_tracking(run_dir: Path) -> None:
+    from dlcli.tracking import tracking_lines
+
+    for line in tracking_lines(run_dir):
+        typer.echo(line)
 
 
 @app.command()
@@ -177,6 +192,7 @@ def tune(
     seed: SeedOpt = None,
     device: DeviceOpt = None,
     runs_dir: RunsDirOpt = None,
+    mlflow: MlflowOpt = False,
 ) -> None:
     """Search the values listed under `tune:`; each trial is a training run. Writes trials.csv, best_config.yaml
     and the best model (scored on test) to a run directory."""
@@ -188,12 +204,17 @@ def tune(
         overrides = list(set_ or [])
         overrides += [f"tune.strategy={strategy}"] if strategy is not None else []
         overrides += [f"tune.max_trials={max_trials}"] if max_trials is not None else []
+        overrides += [MLFLOW_ON] if mlflow else []
         search = tuning.load_search(config, overrides, name=name, seed=seed, device=device)
         if join is not None:
             tuning.join(search, join, threads)
             return
+        from dlcli import tracking
+
+        tracker = tracking.open_tracker(search.cfg)  # a missing MLflow or a bad store stops here, before the search
         result = tuning.tune(search, _runs_dir(runs_dir), resume=resume, workers=workers, threads=threads,
                              progress=lambda event: typer.echo(event.line()))
+        tracker.log_search(search.cfg, result)
     columns = ["trial_id", "status", *search.tune.space, f"best_{result.objective}", "epochs_run", "seconds"]
     shown = [{c: tuning.format_value(row.get(c)) if c in search.tune.space else row.get(c) for c in columns}
              for row in result.trials[:5]]
@@ -204,6 +225,7 @@ def tune(
     typer.echo(f"\nsearch {result.run_id}: {len(result.trials)} trials in {result.seconds:.1f} s; saved to "
                f"{result.run_dir}")
     typer.echo(f"retrain the best: dlcli train {result.run_dir / 'best_config.yaml'}")
+    _echo_tracking(result.run_dir)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -369,6 +391,65 @@ def runs_compare(
     if not configs and fmt == "table":
         typer.echo("config: identical\n")
     typer.echo(format_sections({"config": configs, "metrics": metrics}, fmt))
+
+
+# ---------------------------------------------------------------------------------------------
+# Editor support and starting points: schema, init, config show (no TensorFlow)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the config file (for editors: dlcli schema > dlcli.schema.json)."""
+    from dlcli.schema import schema_text
+
+    typer.echo(schema_text(), nl=False)
+
+
+@app.command()
+def init(
+    task: Annotated[Literal["classification", "regression", "image"], typer.Option(
+        help="classification, regression, or image (a folder with one sub-folder of images per class).")],
+    data: Annotated[str, typer.Option(
+        help="A .csv, .parquet or .npz file, an image folder, or a bundled dataset: digits, iris, wine, "
+        "breast_cancer, diabetes.")],
+    target: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        help="The column to predict (.csv / .parquet); default: a column named target, label, class or y, else "
+        "the last one.")] = None,
+    output: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "--output", "-o", help="The config file to write; default: <data name>.yaml here.", dir_okay=False)] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite the output file if it exists.")] = False,
+) -> None:
+    """Look at the data and write a commented starter config that trains as written."""
+    with user_errors():
+        from dlcli.starter import init_config
+
+        result = init_config(task, data, target, output, force)
+    for note in result.summary.notes:
+        typer.echo(f"note: {note}")
+    summary = result.summary
+    what = (f"{len(summary.classes)} classes" if summary.classes else "a numeric target")
+    typer.echo(f"wrote {result.path} ({task}: {summary.samples} samples, {what})")
+    typer.echo(f"train it: {result.train_command}")
+
+
+config_app = typer.Typer(help="Show a config with every default filled in (no TensorFlow).", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("show")
+def config_show(
+    config: ConfigArg,
+    set_: SetOpt = None,
+    name: NameOpt = None,
+    seed: SeedOpt = None,
+    device: DeviceOpt = None,
+) -> None:
+    """Print the fully resolved config as YAML: defaults and overrides filled in, data path absolute."""
+    with user_errors():
+        from dlcli.config import dump_yaml
+
+        cfg = _load(config, set_, name, seed, device)
+    typer.echo(dump_yaml(cfg.to_yaml_dict()), nl=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -44,6 +44,12 @@ class RunFailed(Exception):
     exit_code = 1
 
 
+class RunInterrupted(Exception):
+    """Ctrl-C or SIGTERM stopped a run; it is marked ``interrupted`` and the exit code is 130."""
+
+    exit_code = 130
+
+
 def did_you_mean(given: str, allowed: Iterable[str]) -> str:
     """Return ``" did you mean 'x'?"`` for the closest allowed name, or ``""``."""
     allowed = list(allowed)

@@ -40,18 +40,23 @@ def now_iso() -> str:
     return dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
+def atomic_write_text(path: Path, text: str, durable: bool = True) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename.
+
+    The rename alone keeps readers and crashed processes from ever seeing half a file; ``durable``
+    also flushes it to disk first (against power loss), which per-epoch heartbeats skip for speed.
+    """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "w", encoding="utf-8", newline="") as fh:
         fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
+        if durable:
+            fh.flush()
+            os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 
-def atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+def atomic_write_json(path: Path, data: Any, durable: bool = True) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n", durable)
 
 
 def safe_name(name: str) -> str:
@@ -143,12 +148,12 @@ class Run:
     def elapsed(self) -> float:
         return round(time.monotonic() - self._start, 3)
 
-    def save(self) -> None:
-        atomic_write_json(self.path / "run.json", self.info)
+    def save(self, durable: bool = True) -> None:
+        atomic_write_json(self.path / "run.json", self.info, durable)
 
-    def update(self, **fields: Any) -> None:
+    def update(self, durable: bool = True, **fields: Any) -> None:
         self.info.update(fields, heartbeat=now_iso())
-        self.save()
+        self.save(durable)
 
     def index(self, test_metrics: dict[str, float] | None = None) -> None:
         row = {k: self.info.get(k) for k in INDEX_FIRST_COLUMNS}

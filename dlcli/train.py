@@ -5,25 +5,22 @@ No printing here except Keras's own progress bar; ``cli.py`` formats the result.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import signal
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dlcli import runtime
+from dlcli import runtime, tracking
 from dlcli.config import ExperimentConfig, dump_yaml
-from dlcli.data import Dataset, prepare
-from dlcli.errors import ConfigError, RunFailed, allowed_list
+from dlcli.data import Dataset, is_streamed, keras_inputs, prepare
+from dlcli.errors import ConfigError, RunFailed, RunInterrupted, allowed_list
 from dlcli.model import build_model, resolve_metrics, summary_text
 from dlcli.runs import Run, atomic_write_text
-
-
-class RunInterrupted(Exception):
-    """Ctrl-C or SIGTERM stopped a run; it is marked ``interrupted`` and the exit code is 130."""
-
-    exit_code = 130
 
 
 @dataclass
@@ -34,6 +31,7 @@ class Experiment:
     data: Dataset
     model: Any
     device: str
+    strategy: Any = None  # the tf.distribute strategy the model was built in (distribution: mirrored)
 
 
 @dataclass
@@ -68,7 +66,7 @@ def _check_monitors(cfg: ExperimentConfig, has_val: bool) -> None:
 
 def _dry_run(model: Any, cfg: ExperimentConfig, data: Dataset) -> None:
     """Evaluate two samples so a loss/metric/label mismatch is a config error, not a crash mid-run."""
-    x, y = data.x_train[:2], data.y_train[:2]
+    x, y = data.head(2)
     try:
         model.evaluate(x, y, verbose=0)
         return
@@ -82,7 +80,7 @@ def _dry_run(model: Any, cfg: ExperimentConfig, data: Dataset) -> None:
 def _culprit(model: Any, cfg: ExperimentConfig, data: Dataset) -> str:
     """Which of the loss and the metrics fails on the labels (only called once something did)."""
     keras = runtime.import_keras()
-    x, y = data.x_train[:2], data.y_train[:2]
+    x, y = data.head(2)
     for i, metrics in [(-1, [])] + list(enumerate([m] for m in resolve_metrics(cfg.compile, data.prep))):
         probe = keras.models.clone_model(model)
         probe.compile(loss=cfg.compile.loss, metrics=metrics)
@@ -110,9 +108,11 @@ def prepare_experiment(cfg: ExperimentConfig) -> Experiment:
     data = prepare(cfg)
     _check_monitors(cfg, has_val=len(data.x_val) > 0)
     device = runtime.setup(cfg.device, cfg.seed, cfg.deterministic)
-    model = build_model(cfg, data.prep)
-    _dry_run(model, cfg, data)
-    return Experiment(cfg=cfg, data=data, model=model, device=device)
+    strategy = runtime.distribution_strategy(cfg.distribution, device)
+    with runtime.strategy_scope(strategy):  # the model's variables go where the strategy puts them
+        model = build_model(cfg, data.prep)
+        _dry_run(model, cfg, data)
+    return Experiment(cfg=cfg, data=data, model=model, device=device, strategy=strategy)
 
 
 def resume_experiment(run_dir: Path) -> Experiment:
@@ -150,8 +150,13 @@ class RunMonitor:
                 self.columns: list[str] | None = None
                 self.nan_epoch: int | None = None
                 self.last_epoch = 0
+                self._epoch_start = 0.0
+
+            def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+                self._epoch_start = time.perf_counter()
 
             def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+                seconds = round(time.perf_counter() - self._epoch_start, 4)  # fit + validation of this epoch
                 logs = dict(logs or {})
                 if self.columns is None:
                     self.columns = ["epoch"] + order_keys(logs)
@@ -167,7 +172,8 @@ class RunMonitor:
                 if loss is None or not math.isfinite(loss):
                     self.nan_epoch = epoch + 1
                     self.model.stop_training = True
-                self.run.update(last_epoch=self.last_epoch)
+                self.run.update(durable=False, last_epoch=self.last_epoch,
+                                epoch_seconds=[*self.run.info.get("epoch_seconds", []), seconds])
 
         return _Monitor(*args, **kwargs)
 
@@ -205,7 +211,7 @@ def score_splits(model: Any, data: Dataset, batch_size: int) -> list[dict[str, A
     """Evaluate the model on each non-empty split: one row per split, loss first."""
     rows = []
     for split, (x, y) in data.splits().items():
-        scores = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
+        scores = model.evaluate(**keras_inputs(x, y, batch_size), verbose=0, return_dict=True)
         row: dict[str, Any] = {"split": split}
         row.update({k: float(scores[k]) for k in order_keys(scores)})
         rows.append(row)
@@ -226,6 +232,21 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     atomic_write_text(path, buf.getvalue())
 
 
+def _import_in_background(*modules: str) -> threading.Thread:
+    """Start importing ``modules`` in a thread (matplotlib takes ~0.5 s, mostly while TensorFlow works
+    outside the GIL), so the learning-curve plot adds next to nothing to a run's wall time."""
+    import importlib
+
+    def load() -> None:
+        for module in modules:
+            with contextlib.suppress(Exception):  # the real import later reports any problem
+                importlib.import_module(module)
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    return thread
+
+
 def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
@@ -235,9 +256,12 @@ def fit_model(model: Any, cfg: ExperimentConfig, data: Dataset, callbacks: list[
     """``model.fit`` on train (validated on val) with the config's fit settings: the one fit that ``train``
     and every ``tune`` trial run. ``callbacks`` come after the config's own; ``overrides`` (epochs,
     initial_epoch) are for hyperband's shortened trials. Returns the History."""
-    validation = (data.x_val, data.y_val) if len(data.x_val) else None
-    settings = {"batch_size": cfg.fit.batch_size, "epochs": cfg.fit.epochs, "shuffle": cfg.fit.shuffle, **overrides}
-    return model.fit(data.x_train, data.y_train, validation_data=validation, verbose=verbose,
+    train = keras_inputs(data.x_train, data.y_train, cfg.fit.batch_size)
+    val = keras_inputs(data.x_val, data.y_val, cfg.fit.batch_size) if len(data.x_val) else None
+    # An image folder's loader reshuffles its files each epoch itself (Keras would warn that `shuffle` is ignored).
+    shuffle = cfg.fit.shuffle and not is_streamed(data.x_train)
+    settings = {"epochs": cfg.fit.epochs, "shuffle": shuffle, **overrides}
+    return model.fit(**train, validation_data=val and (val["x"], val.get("y")), verbose=verbose,
                      callbacks=[*callbacks_for(cfg), *callbacks], **settings)
 
 
@@ -280,8 +304,8 @@ def truncate_history(path: Path, last_epoch: int) -> None:
     atomic_write_text(path, buf.getvalue())
 
 
-def fit(exp: Experiment, run: Run, verbose: int) -> tuple[Any, Any]:
-    """``model.fit`` with dlcli's callbacks; returns (history, monitor).
+def fit(exp: Experiment, run: Run, verbose: int, extra: list[Any] | None = None) -> tuple[Any, Any]:
+    """``model.fit`` with dlcli's callbacks and ``extra`` ones (TensorBoard, MLflow); returns (history, monitor).
 
     ``BackupAndRestore`` keeps the training state of the last finished epoch in ``<run>/backup/``
     (deleted when the fit ends normally), so ``dlcli train --resume`` continues from there.
@@ -291,7 +315,7 @@ def fit(exp: Experiment, run: Run, verbose: int) -> tuple[Any, Any]:
     monitor.last_epoch = backup_epoch(run.path)  # where a resumed run starts
     backup = keras.callbacks.BackupAndRestore(str(run.path / BACKUP_DIR), double_checkpoint=True)
     # The monitor goes last: it logs what the others add (learning_rate), after the state is saved.
-    history = fit_model(exp.model, exp.cfg, exp.data, [backup, monitor], verbose)
+    history = fit_model(exp.model, exp.cfg, exp.data, [backup, *(extra or []), monitor], verbose)
     return history, monitor
 
 
@@ -306,6 +330,7 @@ def run_info(exp: Experiment) -> dict[str, Any]:
     data = exp.data
     return {
         "seed": exp.cfg.seed, "device": exp.cfg.device, "device_used": exp.device,
+        "distribution": runtime.describe_strategy(exp.strategy),
         "params": int(exp.model.count_params()), "versions": runtime.versions(),
         "data": {"source": data.source, "fingerprint": data.fingerprint, "task": data.prep.task,
                  "train": len(data.x_train), "val": len(data.x_val), "test": len(data.x_test),
@@ -323,9 +348,12 @@ def train(exp: Experiment, runs_dir: Path, command: str = "train", verbose: int 
         RunInterrupted: Ctrl-C / SIGTERM; the run is marked interrupted.
     """
     cfg = exp.cfg
+    tracker = tracking.open_tracker(cfg)  # MLflow's store is opened before anything is written
     if resume is not None:
         run = Run.reopen(resume)
-        truncate_history(run.path / "history.csv", backup_epoch(run.path))
+        restored = backup_epoch(run.path)
+        truncate_history(run.path / "history.csv", restored)
+        run.update(epoch_seconds=(run.info.get("epoch_seconds") or [])[:restored])
     else:
         run = Run(runs_dir, cfg.name or "run", command, run_info(exp))
         atomic_write_text(run.path / "config.yaml", dump_yaml(cfg.to_yaml_dict()))
@@ -334,24 +362,33 @@ def train(exp: Experiment, runs_dir: Path, command: str = "train", verbose: int 
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     monitor = None
     try:
-        history, monitor = fit(exp, run, verbose)
+        tracker.start(run, command)
+        extra = [*tracking.tensorboard_callbacks(cfg, run.path / tracking.TENSORBOARD_DIR), *tracker.callbacks()]
+        history, monitor = fit(exp, run, verbose, extra)
         if monitor.nan_epoch is not None:
             reason = f"loss became NaN at epoch {monitor.nan_epoch}"
             run.finish("failed", reason, epochs=monitor.last_epoch, last_epoch=monitor.last_epoch)
+            tracker.end("FAILED")
             raise RunFailed(f"run {run.id} failed: {reason}; try a lower learning rate or scaled inputs "
                             f"(data.scale: standard). Run directory: {run.path}")
+        # The learning-curve plot needs matplotlib: import it while the model is scored and saved.
+        plotting = _import_in_background("matplotlib.figure", "matplotlib.backends.backend_agg")
         metrics = score_splits(exp.model, exp.data, cfg.fit.batch_size)
         write_csv(run.path / "metrics.csv", metrics)
         save_model(exp.model, run.path)
+        plotting.join()
         diagnosis = write_fit_report(exp, run.path, metrics, read_history(run.path / "history.csv"))
+        tracker.log_results(exp, metrics, run.path)
     except KeyboardInterrupt:
         last = int(run.info.get("last_epoch") or 0)  # the monitor records each finished epoch there
         run.finish("interrupted", f"interrupted after epoch {last}", epochs=last, last_epoch=last)
+        tracker.end("KILLED")
         raise RunInterrupted(f"run {run.id} interrupted after epoch {last}: {run.path}") from None
     except RunFailed:
         raise
     except Exception as exc:
         run.finish("failed", f"{type(exc).__name__}: {_useful_line(exc)}")
+        tracker.end("FAILED")
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -359,6 +396,7 @@ def train(exp: Experiment, runs_dir: Path, command: str = "train", verbose: int 
     test = next((row for row in metrics if row["split"] == "test"), {})
     run.finish("completed", epochs=epochs, last_epoch=monitor.last_epoch,
                test_metrics={k: v for k, v in test.items() if k != "split"})
+    tracker.end("FINISHED")
     return TrainResult(run_dir=run.path, run_id=run.id, metrics=metrics,
                        history=read_history(run.path / "history.csv"), seconds=run.info["seconds"], epochs_run=epochs, diagnosis=diagnosis)
 

@@ -1,0 +1,381 @@
+"""dlcli's benchmark: what dlcli costs over hand-written Keras, measured side by side.
+
+    python benchmarks/bench.py            # the full run (about 15 minutes on 2 cores); writes benchmarks/results.md
+    python benchmarks/bench.py --quick    # tiny sizes, one repetition: checks that every figure is produced
+
+Each comparison runs both sides as fresh processes in the same invocation, alternating, several
+times, and reports medians and the ratio, so machine noise cancels. Peak memory is each child
+process's own maximum resident set size (``wait4``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0", "PYTHONHASHSEED": "0"}
+DLCLI = [sys.executable, "-m", "dlcli.cli"]
+
+
+@dataclass
+class Sizes:
+    reps: int
+    epochs: int
+    table_rows: int
+    table_epochs: int
+    grid_epochs: int
+    rss_trials: tuple[int, int]
+    throughput_epochs: int
+    batches: tuple[int, ...] = (32, 256, 1024)
+
+
+FULL = Sizes(reps=3, epochs=20, table_rows=200_000, table_epochs=3, grid_epochs=10, rss_trials=(3, 30),
+             throughput_epochs=4)
+QUICK = Sizes(reps=1, epochs=1, table_rows=3_000, table_epochs=1, grid_epochs=1, rss_trials=(2, 4),
+              throughput_epochs=2)
+
+
+@dataclass
+class Result:
+    seconds: float
+    rss_mb: float
+    stdout: str
+
+
+def run_rss(cmd: list[str], cwd: Path | None = None) -> Result:
+    """Like ``run`` but reaps the child with ``wait4`` to read its own peak RSS."""
+    start = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=ENV, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - start
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if proc.returncode != 0:
+        raise SystemExit(f"benchmark command failed ({proc.returncode}): {' '.join(cmd)}\n{stderr[-3000:]}")
+    return Result(seconds, usage.ru_maxrss / 1024, stdout)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def alternate(sides: dict[str, list[str]], reps: int, cwd: Path | None = None) -> dict[str, list[Result]]:
+    """Run each side ``reps`` times, alternating A B A B ..., fresh processes each time."""
+    results: dict[str, list[Result]] = {name: [] for name in sides}
+    for _ in range(reps):
+        for name, cmd in sides.items():
+            results[name].append(run_rss(cmd, cwd))
+    return results
+
+
+def last_run(runs_dir: Path) -> dict:
+    runs = sorted(p for p in runs_dir.iterdir() if p.is_dir())
+    info = json.loads((runs[-1] / "run.json").read_text())
+    metrics = list(__import__("csv").DictReader(open(runs[-1] / "metrics.csv")))
+    info["test_accuracy"] = float(next(r for r in metrics if r["split"] == "test")["accuracy"])
+    return info
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Start-up
+
+
+def bench_startup(sizes: Sizes, work: Path) -> list[dict]:
+    config = ROOT / "configs" / "digits_mlp.yaml"
+    sides = {
+        "dlcli --help": [*DLCLI, "--help"],
+        "dlcli runs list": [*DLCLI, "runs", "list", "--runs-dir", str(work / "empty-runs")],
+        "dlcli validate digits_mlp.yaml": [*DLCLI, "validate", str(config)],
+        'python -c "import tensorflow"': [sys.executable, "-c", "import tensorflow"],
+        "python -c pass": [sys.executable, "-c", "pass"],
+    }
+    results = alternate(sides, max(sizes.reps, 3) if sizes.reps > 1 else 1)
+    tf = median([r.seconds for r in results['python -c "import tensorflow"']])
+    rows = []
+    for name, rs in results.items():
+        secs = median([r.seconds for r in rs])
+        rows.append({"command": name, "median s": round(secs, 3), "vs import tensorflow": round(secs / tf, 2),
+                     "peak RSS MB": round(median([r.rss_mb for r in rs]), 1)})
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. Train overhead, 5. throughput
+
+
+def write_table(work: Path, rows: int) -> tuple[Path, Path]:
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(rows, 50)).astype("float32")
+    w = rng.normal(size=50)
+    df = pd.DataFrame(x, columns=[f"f{i}" for i in range(50)])
+    df["label"] = (x @ w + rng.normal(scale=2.0, size=rows) > 0).astype(int)
+    csv_path, parquet_path = work / "table.csv", work / "table.parquet"
+    df.to_csv(csv_path, index=False)
+    df.to_parquet(parquet_path, index=False)
+    return csv_path, parquet_path
+
+
+def table_config(work: Path, source: Path, epochs: int) -> Path:
+    cfg = {
+        "name": f"table_{source.suffix[1:]}", "seed": 42,
+        "data": {"source": str(source), "target": "label", "scale": "standard",
+                 "split": {"train": 0.7, "val": 0.15, "test": 0.15}},
+        "model": {"layers": [{"type": "Dense", "units": 64, "activation": "relu"},
+                             {"type": "Dense", "units": 32, "activation": "relu"},
+                             {"type": "Dense", "units": 2, "activation": "softmax"}]},
+        "compile": {"optimizer": {"type": "adam", "learning_rate": 1e-3}, "loss": "sparse_categorical_crossentropy",
+                    "metrics": ["accuracy"]},
+        "fit": {"batch_size": 256, "epochs": epochs},
+    }
+    path = work / f"table_{source.suffix[1:]}.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def bench_train(sizes: Sizes, work: Path, tables: tuple[Path, Path]) -> list[dict]:
+    cases = [
+        ("digits MLP", ROOT / "configs" / "digits_mlp.yaml", ["digits_mlp"], sizes.epochs, 32),
+        ("digits CNN", ROOT / "configs" / "digits_cnn.yaml", ["digits_cnn"], sizes.epochs, 32),
+        (f"table {sizes.table_rows:,}x50 CSV", table_config(work, tables[0], sizes.table_epochs),
+         ["table", "--data", str(tables[0])], sizes.table_epochs, 256),
+        (f"table {sizes.table_rows:,}x50 Parquet", table_config(work, tables[1], sizes.table_epochs),
+         ["table", "--data", str(tables[1])], sizes.table_epochs, 256),
+    ]
+    rows = []
+    for label, config, plain_args, epochs, batch in cases:
+        runs_dir = work / f"runs-{label.split()[1] if 'table' not in label else tables[0].stem}-{len(rows)}"
+        same = ["--set", "data.scale=standard", "--set", "fit.early_stopping=null", "--set", f"fit.epochs={epochs}",
+                "--set", f"fit.batch_size={batch}", "--set", "compile.optimizer.learning_rate=0.001"]
+        dl_results, plain_results, dl_epochs, plain_epochs, dl_acc, plain_acc = [], [], [], [], [], []
+        for _ in range(sizes.reps):
+            dl = run_rss([*DLCLI, "train", str(config), *same, "--runs-dir", str(runs_dir)])
+            info = last_run(runs_dir)
+            dl_results.append(dl)
+            dl_epochs.append(median(info["epoch_seconds"][1:] or info["epoch_seconds"]))
+            dl_acc.append(info["test_accuracy"])
+            plain = run_rss([sys.executable, str(HERE / "plain_keras.py"), *plain_args, "--epochs", str(epochs),
+                             "--batch-size", str(batch)])
+            out = json.loads(plain.stdout.strip().splitlines()[-1])
+            plain_results.append(plain)
+            plain_epochs.append(median(out["epoch_seconds"][1:] or out["epoch_seconds"]))
+            plain_acc.append(out["test_accuracy"])
+        dl_wall, plain_wall = median([r.seconds for r in dl_results]), median([r.seconds for r in plain_results])
+        rows.append({
+            "case": label, "epochs": epochs, "dlcli s": round(dl_wall, 2), "plain s": round(plain_wall, 2),
+            "wall ratio": round(dl_wall / plain_wall, 3),
+            "dlcli s/epoch": round(median(dl_epochs), 4), "plain s/epoch": round(median(plain_epochs), 4),
+            "epoch ratio": round(median(dl_epochs) / median(plain_epochs), 3),
+            "dlcli test acc": round(median(dl_acc), 4), "plain test acc": round(median(plain_acc), 4),
+            "dlcli RSS MB": round(median([r.rss_mb for r in dl_results]), 0),
+            "plain RSS MB": round(median([r.rss_mb for r in plain_results]), 0),
+        })
+    return rows
+
+
+def bench_throughput(sizes: Sizes, work: Path) -> list[dict]:
+    rows = []
+    for batch in sizes.batches:
+        runs_dir = work / f"runs-throughput-{batch}"
+        run_rss([*DLCLI, "train", str(ROOT / "configs" / "digits_cnn.yaml"), "--set", "fit.early_stopping=null",
+                 "--set", f"fit.epochs={sizes.throughput_epochs}", "--set", f"fit.batch_size={batch}",
+                 "--runs-dir", str(runs_dir)])
+        info = last_run(runs_dir)
+        per_epoch = median(info["epoch_seconds"][1:] or info["epoch_seconds"])
+        rows.append({"batch size": batch, "train samples": info["data"]["train"], "s/epoch": round(per_epoch, 4),
+                     "samples/s": round(info["data"]["train"] / per_epoch)})
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. Data loading
+
+
+LOAD_DLCLI = """
+import json, resource, sys, time
+t = time.perf_counter()
+from dlcli.config import load_config
+from dlcli.data import prepare
+data = prepare(load_config(sys.argv[1]))
+n = sum(len(a) for a in (data.x_train, data.x_val, data.x_test))
+print(json.dumps({"seconds": time.perf_counter() - t, "rows": n}))
+"""
+LOAD_PANDAS = """
+import json, sys, time
+t = time.perf_counter()
+import pandas as pd
+df = pd.read_parquet(sys.argv[1]) if sys.argv[1].endswith(".parquet") else pd.read_csv(sys.argv[1])
+print(json.dumps({"seconds": time.perf_counter() - t, "rows": len(df)}))
+"""
+BASELINE = "import dlcli.data, dlcli.config, pandas, sklearn.model_selection, pyarrow"
+
+
+def bench_loading(sizes: Sizes, work: Path, tables: tuple[Path, Path]) -> list[dict]:
+    rows = []
+    base = median([run_rss([sys.executable, "-c", BASELINE]).rss_mb for _ in range(max(1, sizes.reps))])
+    float32_mb = sizes.table_rows * 50 * 4 / 2**20
+    for path in tables:
+        config = table_config(work, path, 1)
+        res = alternate({"dlcli": [sys.executable, "-c", LOAD_DLCLI, str(config)],
+                         "pandas": [sys.executable, "-c", LOAD_PANDAS, str(path)]}, sizes.reps)
+        dl_s = median([json.loads(r.stdout)["seconds"] for r in res["dlcli"]])
+        pd_s = median([json.loads(r.stdout)["seconds"] for r in res["pandas"]])
+        dl_rss, pd_rss = median([r.rss_mb for r in res["dlcli"]]), median([r.rss_mb for r in res["pandas"]])
+        rows.append({
+            "file": path.suffix[1:], "rows": sizes.table_rows, "dlcli load+split s": round(dl_s, 3),
+            "pandas read s": round(pd_s, 3), "ratio": round(dl_s / pd_s, 2),
+            "float32 data MB": round(float32_mb, 1), "dlcli peak RSS MB": round(dl_rss, 1),
+            "pandas peak RSS MB": round(pd_rss, 1), "imports-only RSS MB": round(base, 1),
+            "dlcli over pandas, in float32 copies": round((dl_rss - pd_rss) / float32_mb, 2),
+        })
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. Tuning
+
+
+def grid_config(work: Path, epochs: int) -> Path:
+    cfg = {
+        "name": "grid8", "seed": 42,
+        "data": {"source": "digits", "scale": "standard", "split": {"train": 0.7, "val": 0.15, "test": 0.15}},
+        "model": {"layers": [{"type": "Dense", "units": 32, "activation": "relu"},
+                             {"type": "Dense", "units": 10, "activation": "softmax"}]},
+        "compile": {"optimizer": {"type": "adam", "learning_rate": 1e-3}, "loss": "sparse_categorical_crossentropy",
+                    "metrics": ["accuracy"]},
+        "fit": {"batch_size": 32, "epochs": epochs},
+        "tune": {"strategy": "grid", "objective": "val_accuracy",
+                 "space": {"model.layers.0.units": [32, 64], "compile.optimizer.learning_rate": [1e-3, 3e-3],
+                           "fit.batch_size": [32, 64]}},
+    }
+    path = work / "grid8.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def bench_tuning(sizes: Sizes, work: Path) -> list[dict]:
+    config = grid_config(work, sizes.grid_epochs)
+    rows = []
+    res = alternate({
+        "dlcli tune (grid of 8)": [*DLCLI, "tune", str(config), "--runs-dir", str(work / "runs-tune")],
+        "same 8 fits by hand": [sys.executable, str(HERE / "plain_keras.py"), "grid", "--epochs",
+                                str(sizes.grid_epochs)],
+    }, sizes.reps)
+    dl, hand = median([r.seconds for r in res["dlcli tune (grid of 8)"]]), median(
+        [r.seconds for r in res["same 8 fits by hand"]])
+    rows.append({"figure": "dlcli tune grid of 8 / the same 8 fits by hand", "dlcli s": round(dl, 2),
+                 "other s": round(hand, 2), "ratio": round(dl / hand, 3)})
+    res = alternate({
+        "1": [*DLCLI, "tune", str(config), "--workers", "1", "--runs-dir", str(work / "runs-w1")],
+        "2": [*DLCLI, "tune", str(config), "--workers", "2", "--runs-dir", str(work / "runs-w2")],
+    }, sizes.reps)
+    one, two = median([r.seconds for r in res["1"]]), median([r.seconds for r in res["2"]])
+    rows.append({"figure": "--workers 2 vs --workers 1 (grid of 8), speed-up", "dlcli s": round(two, 2),
+                 "other s": round(one, 2), "ratio": round(one / two, 3)})
+    few, many = sizes.rss_trials
+    rss = {}
+    for trials in (few, many):
+        cfg = yaml.safe_load(config.read_text())
+        cfg["tune"] = {"strategy": "random", "objective": "val_accuracy", "max_trials": trials,
+                       "space": {"model.layers.0.units": [16, 24, 32, 48, 64],
+                                 "compile.optimizer.learning_rate": {"min": 1e-4, "max": 1e-2, "sampling": "log"}}}
+        cfg["fit"]["epochs"] = 1
+        path = work / f"rss{trials}.yaml"
+        path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        rss[trials] = run_rss([*DLCLI, "tune", str(path), "--runs-dir", str(work / f"runs-rss{trials}")]).rss_mb
+    rows.append({"figure": f"peak RSS MB, {many} trials vs {few} trials", "dlcli s": round(rss[many], 1),
+                 "other s": round(rss[few], 1), "ratio": round(rss[many] / rss[few], 3)})
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f", {kb / 2**20:.0f} GiB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    import importlib.metadata as md
+
+    versions = ", ".join(f"{p} {md.version(p)}" for p in ("tensorflow", "keras", "keras-tuner"))
+    return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores ({cpu}){mem}, no GPU; "
+            f"Python {platform.python_version()}, {versions}")
+
+
+def markdown(title: str, rows: list[dict]) -> str:
+    sys.path.insert(0, str(ROOT))
+    from dlcli.report import format_table
+
+    return f"### {title}\n\n{format_table(rows, 'markdown')}\n"
+
+
+SECTIONS = {
+    "1. Start-up": bench_startup,
+    "2. Train overhead: dlcli train vs a plain Keras script": bench_train,
+    "3. Data loading": bench_loading,
+    "4. Tuning": bench_tuning,
+    "5. Throughput: digits CNN, training samples per second": bench_throughput,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes and one repetition (for the tests)")
+    parser.add_argument("--out", type=Path, default=None, help="results file (default: benchmarks/results.md, "
+                        "or nothing with --quick)")
+    parser.add_argument("--only", action="append", choices=["1", "2", "3", "4", "5"], help="run only these sections")
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    out = args.out or (None if args.quick else HERE / "results.md")
+    parts = [f"# dlcli benchmark results\n\nMachine: {machine()}.\n\n"
+             f"Mode: {'quick' if args.quick else 'full'} ({sizes.reps} repetition(s), medians; both sides are fresh "
+             f"processes, alternating). Run on {time.strftime('%Y-%m-%d %H:%M')}.\n"]
+    with tempfile.TemporaryDirectory(prefix="dlcli-bench-") as tmp:
+        work = Path(tmp)
+        tables = write_table(work, sizes.table_rows)
+        for title, fn in SECTIONS.items():
+            if args.only and title[0] not in args.only:
+                continue
+            started = time.perf_counter()
+            kwargs = {"tables": tables} if fn in (bench_train, bench_loading) else {}
+            rows = fn(sizes, work, **kwargs)
+            text = markdown(title, rows)
+            print(text, f"({time.perf_counter() - started:.0f} s)\n", flush=True)
+            parts.append(text)
+    if out is not None:
+        out.write_text("\n".join(parts))
+        print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
