@@ -90,7 +90,8 @@ class DataConfig(_Strict):
 
     source: str = Field(
         description="A bundled dataset (" + ", ".join(BUNDLED_DATASETS) + "), a Keras dataset ("
-        + ", ".join(KERAS_DATASETS) + ") or a path to a .csv, .parquet or .npz file (relative to the config file).",
+        + ", ".join(KERAS_DATASETS) + "), a path to a .csv, .parquet or .npz file, or a folder of images with one "
+        "sub-folder per class (paths relative to the config file).",
         examples=[*BUNDLED_DATASETS, *KERAS_DATASETS, "data.csv"],
     )
     target: str | None = Field(None, description="Column to predict, for .csv / .parquet files.")
@@ -103,6 +104,13 @@ class DataConfig(_Strict):
     reshape: list[int] | None = Field(
         None, min_length=1, description="Shape of one sample, e.g. [8, 8, 1] to feed Conv2D."
     )
+    image_size: list[Annotated[int, Field(ge=1, le=4096)]] = Field(
+        [64, 64], min_length=2, max_length=2,
+        description="Image folders: [height, width] every image is resized to (bilinear).",
+    )
+    color_mode: Literal["rgb", "grayscale", "rgba"] = Field(
+        "rgb", description="Image folders: 3, 1 or 4 channels per pixel."
+    )
 
     @field_validator("reshape")
     @classmethod
@@ -112,12 +120,14 @@ class DataConfig(_Strict):
         return value
 
     @property
-    def kind(self) -> Literal["bundled", "keras", "file"]:
-        """Which loader this source needs."""
+    def kind(self) -> Literal["bundled", "keras", "file", "folder"]:
+        """Which loader this source needs (an existing directory not named like a data file is an image folder)."""
         if self.source in BUNDLED_DATASETS:
             return "bundled"
         if self.source in KERAS_DATASETS:
             return "keras"
+        if Path(self.source).suffix.lower() not in FILE_SUFFIXES and Path(self.source).is_dir():
+            return "folder"
         return "file"
 
 

@@ -1,9 +1,9 @@
 """Data: load a source, encode labels for the loss, split, scale and reshape.
 
 Everything here works on NumPy arrays and does not import TensorFlow (only the Keras dataset
-loaders need Keras). The preprocessing fitted on the train split is kept in a
-:class:`Preprocessing` object that the run directory stores, so that ``evaluate`` and
-``predict`` apply exactly what training applied.
+loaders need Keras); an image folder becomes ``tf.data`` pipelines in ``dlcli/images.py``. The
+preprocessing fitted on the train split is kept in a :class:`Preprocessing` object that the run
+directory stores, so that ``evaluate`` and ``predict`` apply exactly what training applied.
 """
 
 from __future__ import annotations
@@ -123,6 +123,27 @@ class Dataset:
         out = {"train": (self.x_train, self.y_train), "val": (self.x_val, self.y_val),
                "test": (self.x_test, self.y_test)}
         return {k: v for k, v in out.items() if len(v[0])}
+
+    def head(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The first ``n`` training samples and their labels, as arrays (a quick check of the model)."""
+        return self.x_train[:n], self.y_train[:n]
+
+
+def is_streamed(x: Any) -> bool:
+    """Whether ``x`` is a ``tf.data.Dataset`` of (sample, label) pairs (an image folder's split), not an array."""
+    return hasattr(x, "element_spec")
+
+
+def keras_inputs(x: Any, y: Any, batch_size: int) -> dict[str, Any]:
+    """``model.fit`` / ``evaluate`` / ``predict`` arguments for samples ``x`` and labels ``y`` (None to predict).
+
+    Arrays go with their batch size; a ``tf.data.Dataset`` carries its labels and is batched and prefetched here.
+    """
+    if is_streamed(x):
+        import tensorflow as tf
+
+        return {"x": x.batch(batch_size).prefetch(tf.data.AUTOTUNE)}
+    return {"x": x, "batch_size": batch_size} | ({} if y is None else {"y": y})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -281,8 +302,10 @@ def load_raw(cfg: DataConfig) -> RawData:
     path = Path(cfg.source)
     if path.suffix.lower() not in FILE_SUFFIXES:
         names = BUNDLED_DATASETS + KERAS_DATASETS
-        raise ConfigError("data.source", f"{Path(cfg.source).name!r} is not a bundled dataset, a Keras dataset or "
-                          f"a .csv/.parquet/.npz file.{did_you_mean(path.name, names)} (datasets: {', '.join(names)})")
+        missing = "" if path.exists() else f" ({path} does not exist)"
+        raise ConfigError("data.source", f"{Path(cfg.source).name!r} is not a bundled dataset, a Keras dataset, "
+                          f"a .csv/.parquet/.npz file or an image folder{missing}.{did_you_mean(path.name, names)} "
+                          f"(datasets: {', '.join(names)})")
     if not path.exists():
         raise DataError(f"data.source: file not found: {path}")
     if not path.is_file():
@@ -418,6 +441,11 @@ def prepare(cfg: ExperimentConfig) -> Dataset:
         DataError: the data itself cannot be used (missing file, bad values, too few samples).
     """
     dcfg = cfg.data
+    from dlcli import images  # TensorFlow is imported only to load an image folder
+
+    if dcfg.kind == "folder":
+        return images.prepare_folder(cfg)
+    images.check_image_settings_unused(dcfg)
     raw = load_raw(dcfg)
     where = dcfg.source if dcfg.kind == "file" else f"data.source {dcfg.source!r}"
     encoding = label_encoding(cfg.compile.loss)

@@ -22,7 +22,7 @@ import numpy as np
 
 from dlcli import runtime
 from dlcli.config import ExperimentConfig, load_config
-from dlcli.data import Preprocessing, check_finite, prepare, read_table, table_features
+from dlcli.data import Preprocessing, check_finite, keras_inputs, prepare, read_table, table_features
 from dlcli.errors import DataError, RunError, allowed_list
 from dlcli.runs import atomic_write_json, effective_status, load_run_info, now_iso, read_history, read_metrics
 
@@ -121,14 +121,17 @@ def load_model(run: TrainedRun, unsafe: bool = False) -> Any:
 
 
 def own_test_split(run: TrainedRun, force: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """The run's test split rebuilt exactly, scaled with the preprocessing saved at training time.
+    """The run's test split rebuilt exactly, scaled with the preprocessing saved at training time (for an
+    image folder, a ``tf.data.Dataset`` of (image, label) pairs; ``len()`` counts its images).
 
     Raises:
         DataError: the data's fingerprint differs from training (unless ``force``), its classes
             differ, or the run has no test split.
     """
-    # Split without scaling: the scaling must be the one fitted at training time, not a new fit.
-    dcfg = run.cfg.data.model_copy(update={"scale": "none", "reshape": None})
+    # Split without scaling: the scaling must be the one fitted at training time, not a new fit. An image
+    # folder's scaling (x / 255) is fixed, so its loader applies it exactly as in training.
+    folder = run.cfg.data.kind == "folder"
+    dcfg = run.cfg.data if folder else run.cfg.data.model_copy(update={"scale": "none", "reshape": None})
     data = prepare(run.cfg.model_copy(update={"data": dcfg}))
     expected = (run.info.get("data") or {}).get("fingerprint")
     if expected and data.fingerprint != expected and not force:
@@ -141,7 +144,7 @@ def own_test_split(run: TrainedRun, force: bool = False) -> tuple[np.ndarray, np
     if not len(data.x_test):
         raise DataError(f"run {run.id} has no test split (data.split.test is 0); evaluate other labelled data "
                         f"with --data FILE")
-    return run.prep.transform(data.x_test), data.y_test
+    return (data.x_test if folder else run.prep.transform(data.x_test)), data.y_test
 
 
 def read_inputs(path: Path, prep: Preprocessing, with_target: bool) -> tuple[np.ndarray, np.ndarray | None]:
@@ -319,7 +322,7 @@ def regression_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
 
 def keras_metrics_row(run: TrainedRun, x: np.ndarray, y: np.ndarray, split: str) -> dict[str, Any]:
     """``model.evaluate`` as one row with the columns of the run's own metrics.csv."""
-    scores = run.model.evaluate(x, y, batch_size=run.cfg.fit.batch_size, verbose=0, return_dict=True)
+    scores = run.model.evaluate(**keras_inputs(x, y, run.cfg.fit.batch_size), verbose=0, return_dict=True)
     scores = {k: float(v) for k, v in scores.items()}
     saved = read_metrics(run.path)
     columns = [c for c in (saved[0] if saved else {}) if c != "split"] or list(scores)
@@ -359,7 +362,7 @@ def evaluate_run(run_dir: Path, data_path: Path | None = None, force: bool = Fal
         split = Path(data_path).name
     load_model(run, unsafe=unsafe)
     row = keras_metrics_row(run, x, y, split)
-    outputs = run.model.predict(x, batch_size=run.cfg.fit.batch_size, verbose=0)
+    outputs = run.model.predict(**keras_inputs(x, None, run.cfg.fit.batch_size), verbose=0)
     result = Evaluation(run_id=run.id, split=split, samples=len(x), task=run.prep.task, metrics=[row], scores=[])
     if run.prep.task == "classification":
         names = list(run.prep.class_names or [])
@@ -482,7 +485,7 @@ def plot_run(run_dir: Path, out_dir: Path | None = None, confusion: bool = True,
         run = open_run(run_dir)
         x, y = own_test_split(run, force)
         load_model(run, unsafe=unsafe)
-        probs = class_probabilities(run.model.predict(x, batch_size=run.cfg.fit.batch_size, verbose=0),
+        probs = class_probabilities(run.model.predict(**keras_inputs(x, None, run.cfg.fit.batch_size), verbose=0),
                                     run.prep.encoding)
         names = list(run.prep.class_names or [])
         matrix = classification_scores(true_indices(y, run.prep.encoding), probs, names)["matrix"]
