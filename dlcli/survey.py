@@ -19,11 +19,10 @@ import numpy as np
 
 from dlcli.config import BUNDLED_DATASETS, FILE_SUFFIXES, KERAS_DATASETS, DataConfig
 from dlcli.errors import ConfigError, DataError, allowed_list, did_you_mean
+from dlcli.images import IMAGE_SUFFIXES
 
 Task = Literal["classification", "regression", "image"]
 TASKS: tuple[str, ...] = get_args(Task)
-# What keras.utils.image_dataset_from_directory reads.
-IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 # Column names taken as the target when --target is not given (else the last column is).
 TARGET_NAMES = ("target", "label", "labels", "class", "y")
 BUNDLED_REGRESSION = ("diabetes",)
