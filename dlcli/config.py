@@ -235,6 +235,29 @@ def _true_means_defaults(value: Any) -> Any:
     return None if value is False else value
 
 
+class TensorBoardConfig(_Strict):
+    """keras.callbacks.TensorBoard, writing to ``runs/<run-id>/tensorboard/`` (view it with
+    ``tensorboard --logdir runs/<run-id>/tensorboard``); ``dlcli tune`` adds keras-tuner's HParams view."""
+
+    histogram_freq: int = Field(0, ge=0, description="Log weight histograms every this many epochs (0: never).")
+    write_graph: bool = Field(True, description="Write the model's graph (the Graphs tab).")
+    write_images: bool = Field(False, description="Write the weights as images.")
+    update_freq: Literal["epoch", "batch"] | int = Field(
+        "epoch", description="Write the scalars after every epoch, every batch, or every N batches (a number).")
+    profile_batch: int | list[int] = Field(
+        0, description="Profile this batch, or the batches [start, stop], for the Profile tab (0: off).")
+
+    @field_validator("update_freq", "profile_batch")
+    @classmethod
+    def _batches(cls, value: Any, info: Any) -> Any:
+        if isinstance(value, list) and (len(value) != 2 or not 0 < value[0] <= value[1]):
+            raise ValueError(f"expected one batch number or [start, stop] with 0 < start <= stop, got {value}")
+        if isinstance(value, int) and value < (1 if info.field_name == "update_freq" else 0):
+            raise ValueError(f"must be {'at least 1' if info.field_name == 'update_freq' else '0 or more'}, "
+                             f"got {value}")
+        return value
+
+
 class FitConfig(_Strict):
     """What ``model.fit`` receives."""
 
@@ -245,8 +268,11 @@ class FitConfig(_Strict):
                                                        json_schema_extra=_also_boolean)
     reduce_lr_on_plateau: ReduceLROnPlateauConfig | None = Field(None, description="Lower the rate on a plateau.",
                                                                  json_schema_extra=_also_boolean)
+    tensorboard: TensorBoardConfig | None = Field(
+        None, description="Write TensorBoard logs to runs/<run-id>/tensorboard/; `true` = defaults.",
+        json_schema_extra=_also_boolean)
 
-    _defaults_for_true = field_validator("early_stopping", "reduce_lr_on_plateau", mode="before")(
+    _defaults_for_true = field_validator("early_stopping", "reduce_lr_on_plateau", "tensorboard", mode="before")(
         classmethod(lambda cls, v: _true_means_defaults(v))
     )
 
@@ -266,6 +292,31 @@ class DiagnosisConfig(_Strict):
     max_gap: float = Field(0.05, ge=0, description="A held-out error more than this above the training error is "
                            "much higher (high variance, overfit).")
     split: Literal["val", "test"] = Field("val", description="Held-out split compared with train (test if no val).")
+
+
+class MlflowConfig(_Strict):
+    """Also log runs to MLflow (an optional extra: ``pip install 'dlcli[mlflow]'``): the config as params,
+    each epoch's metrics, the final scores, tags naming the dlcli run, and the model."""
+
+    enabled: bool = Field(True, description="Log to MLflow. `dlcli train/tune --mlflow` sets it, so a file can "
+                          "keep its settings with enabled: false.")
+    uri: str | None = Field(
+        None, min_length=1, description="MLflow tracking URI: sqlite:///path/to/mlflow.db, http(s)://server, or a "
+        "directory / file: URI (MLflow's legacy file store). Default: $MLFLOW_TRACKING_URI, else "
+        "sqlite:///mlruns/mlflow.db in the current directory, with the artifacts beside it in ./mlruns/.")
+    experiment: str | None = Field(None, min_length=1, description="MLflow experiment (created if missing); "
+                                   "default: the run name (`name`).")
+    log_model: bool = Field(True, description="Log the trained model as an MLflow Keras model (load it with "
+                            "mlflow.keras.load_model('models:/<model-id>')).")
+
+
+class TrackingConfig(_Strict):
+    """Where runs are reported besides their run directory (TensorBoard logs: see fit.tensorboard)."""
+
+    mlflow: MlflowConfig | None = Field(None, description="MLflow tracking; `true` = defaults; off when absent.",
+                                        json_schema_extra=_also_boolean)
+
+    _defaults_for_true = field_validator("mlflow", mode="before")(classmethod(lambda cls, v: _true_means_defaults(v)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -421,7 +472,7 @@ class TuneConfig(_Strict):
         for path in value:
             if not re.fullmatch(r"[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*", path):
                 raise ValueError(f"{short_repr(path)} is not a dotted path such as model.layers.0.units")
-            if path.split(".")[0] in ("tune", "name", "seed", "device", "deterministic"):
+            if path.split(".")[0] in ("tune", "name", "seed", "device", "deterministic", "distribution", "tracking"):
                 raise ValueError(f"{path!r} cannot be searched: tune values under data, model, compile or fit "
                                  f"(for several seeds per trial use tune.executions_per_trial)")
         return value
@@ -443,6 +494,10 @@ class ExperimentConfig(_Strict):
     seed: int = Field(42, ge=0, le=2**32 - 1, description="Seeds Python, NumPy and the backend.")
     device: Literal["auto", "cpu", "gpu"] = Field("auto", description="auto uses a GPU if one is visible.")
     deterministic: bool = Field(True, description="Turn on op determinism: same seed, same numbers.")
+    distribution: Literal["none", "mirrored"] = Field(
+        "none", description="none: one device. mirrored: tf.distribute.MirroredStrategy, a copy of the model on "
+        "every visible GPU (without GPUs, or with device: cpu, on every logical CPU device), gradients averaged "
+        "each step; fit.batch_size is then the global batch, split across the copies.")
     data: DataConfig
     model: ModelConfig
     compile: CompileConfig
@@ -451,6 +506,7 @@ class ExperimentConfig(_Strict):
                                    "`dlcli train`.")
     diagnosis: DiagnosisConfig = Field(default_factory=DiagnosisConfig,
                                        description="Thresholds for the underfit / overfit / good fit diagnosis.")
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="Report runs to MLflow too.")
 
     def to_yaml_dict(self) -> dict[str, Any]:
         """The fully resolved config as plain data; ``load_config`` on its YAML gives the same config."""
@@ -576,12 +632,13 @@ def set_by_path(raw: dict[str, Any], dotted: str, value: Any, *, where: str = "-
                 node[key] = value
             elif key in node and isinstance(node[key], (dict, list)):
                 node = node[key]
-            elif key in node and node[key] is not None and not isinstance(node[key], str):
+            elif key in node and node[key] is not None and not isinstance(node[key], (str, bool)):
                 raise ConfigError(f"{where} {dotted}", f"{here} is {short_repr(node[key])}, which has no keys")
             elif key not in node and not create:
                 raise ConfigError(f"{where} {dotted}", f"{here} does not exist in the config")
             else:
-                # A missing section, or a name shorthand such as `optimizer: adam`, becomes a mapping.
+                # A missing section, a name shorthand such as `optimizer: adam`, or an optional section given
+                # as true / false (`tracking.mlflow: true`) becomes a mapping.
                 node[key] = {"type": node[key]} if isinstance(node.get(key), str) else {}
                 node = node[key]
         else:
@@ -680,7 +737,8 @@ def _first_error(errors: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 _UNION_TAGS = {"float", "int", "str", "bool", "list", "dict", "ScheduleConfig", "EarlyStoppingConfig",
-               "ReduceLROnPlateauConfig", "none", "function-after[_positive_rate(), float]",
+               "ReduceLROnPlateauConfig", "TensorBoardConfig", "MlflowConfig", "none",
+               "function-after[_positive_rate(), float]",
                "ChoiceList", "RangeSpec", "ObjectiveConfig"}
 
 

@@ -50,7 +50,65 @@ def import_keras(verbose: bool = False) -> Any:
     with _stderr_silenced(_quiet(verbose)):
         import keras  # noqa: PLC0415 - deliberately lazy: TensorFlow takes seconds to import
         import tensorflow  # noqa: F401,PLC0415 - finish the noisy part while stderr is silenced
+    split_cpu()
     return keras
+
+
+CPU_DEVICES_ENV = "DLCLI_CPU_DEVICES"
+
+
+def split_cpu() -> None:
+    """Split the CPU into ``$DLCLI_CPU_DEVICES`` logical devices (unset: leave it whole), so that
+    ``distribution: mirrored`` can be tried, and tested, on a machine without GPUs.
+
+    Must run before TensorFlow creates its devices: ``import_keras`` calls it right after the import.
+
+    Raises:
+        ConfigError: the variable is not a whole number from 1 to 64.
+    """
+    text = os.environ.get(CPU_DEVICES_ENV, "").strip()
+    if not text:
+        return
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise ConfigError(CPU_DEVICES_ENV, f"{text!r} is not a number of CPU devices from 1 to 64")
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    with contextlib.suppress(RuntimeError):  # already initialised (split earlier in this process): keep it
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * int(text))
+
+
+def distribution_strategy(distribution: str, device: str) -> Any:
+    """The ``tf.distribute`` strategy for ``distribution`` (None for "none").
+
+    "mirrored" is ``MirroredStrategy``: one copy of the model per GPU when ``device`` (the device used,
+    from ``setup``) is "gpu", else one per logical CPU device (see ``split_cpu``).
+    """
+    if distribution == "none":
+        return None
+    import tensorflow as tf
+
+    devices = None if device == "gpu" else [d.name for d in tf.config.list_logical_devices("CPU")]
+    with _stderr_silenced(_quiet()):
+        return tf.distribute.MirroredStrategy(devices=devices)
+
+
+@contextlib.contextmanager
+def strategy_scope(strategy: Any):
+    """Build and compile models inside this, so that their variables live where ``strategy`` puts them."""
+    if strategy is None:
+        yield
+        return
+    with strategy.scope():
+        yield
+
+
+def describe_strategy(strategy: Any) -> dict[str, Any]:
+    """What run.json records: the strategy's class, its number of model copies and their devices."""
+    if strategy is None:
+        return {"strategy": None, "replicas": 1}
+    return {"strategy": type(strategy).__name__, "replicas": int(strategy.num_replicas_in_sync),
+            "devices": [str(d) for d in strategy.extended.worker_devices]}
 
 
 def setup(device: str, seed: int, deterministic: bool = True) -> str:
@@ -64,6 +122,7 @@ def setup(device: str, seed: int, deterministic: bool = True) -> str:
     keras = import_keras()
     import tensorflow as tf
 
+    split_cpu()  # in case Keras was imported before import_keras (a no-op once TensorFlow has its devices)
     with _stderr_silenced(_quiet()):  # the CUDA probe logs an "error" when there is no driver
         gpus = tf.config.list_physical_devices("GPU")
     if device == "gpu" and not gpus:
