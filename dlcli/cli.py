@@ -40,7 +40,7 @@ RunsDirOpt = Annotated[Optional[Path], typer.Option(  # noqa: UP045
     help="Where runs are written (default: $DLCLI_RUNS_DIR or ./runs).", file_okay=False)]
 MlflowOpt = Annotated[bool, typer.Option(
     "--mlflow", help="Also log the run to MLflow (turns on tracking.mlflow; default store: ./mlruns/mlflow.db). "
-    "Needs: pip install 'dlcli[mlflow]'.")]
+    "Needs: pip install 'dlcli\\[mlflow]'.")]
 MLFLOW_ON = "tracking.mlflow.enabled=true"  # what --mlflow sets
 
 

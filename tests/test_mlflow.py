@@ -229,3 +229,36 @@ def test_mlflow_settings_are_checked(cli, write_config, runs_dir):
     result = cli("train", write_config(cfg))
     assert result.exit_code == 2
     assert "tracking.mlflow.url: unknown key 'url'. did you mean 'uri'?" in result.output
+
+
+def test_a_resumed_run_continues_its_mlflow_run(cli, write_config, runs_dir, tmp_path, monkeypatch):
+    import keras
+
+    from dlcli import tracking
+
+    class CtrlCAtEpoch3(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            if epoch == 2:
+                raise KeyboardInterrupt
+
+    uri = sqlite_uri(tmp_path / "store.db")
+    cfg = tiny_config()
+    cfg["fit"]["epochs"] = 4
+    cfg["tracking"] = {"mlflow": {"uri": uri, "log_model": False}}
+    callbacks = tracking.MlflowTracker.callbacks
+    monkeypatch.setattr(tracking.MlflowTracker, "callbacks", lambda self: [*callbacks(self), CtrlCAtEpoch3()])
+    result = cli("train", write_config(cfg))
+    assert result.exit_code == 130, result.output
+    run_dir = only_run(runs_dir)
+    logged = recorded(run_dir)
+    assert client(uri).get_run(logged["run_id"]).info.status == "KILLED"
+
+    monkeypatch.setattr(tracking.MlflowTracker, "callbacks", callbacks)
+    result = cli("train", "--resume", run_dir)
+    assert result.exit_code == 0, result.output
+    assert recorded(run_dir)["run_id"] == logged["run_id"]
+    run = client(uri).get_run(logged["run_id"])
+    assert run.info.status == "FINISHED"
+    assert sorted(m.step for m in client(uri).get_metric_history(run.info.run_id, "loss")) == [1, 2, 3, 4]
+    assert "final_test_accuracy" in run.data.metrics
+    assert len(client(uri).search_runs([run.info.experiment_id])) == 1
