@@ -138,6 +138,21 @@ def setup(device: str, seed: int, deterministic: bool = True) -> str:
     return used
 
 
+def limit_threads(threads: int | None) -> None:
+    """Let TensorFlow use at most ``threads`` CPU threads within an op and across ops (None: all cores).
+
+    Must run before any tensor is created; later calls keep the threads already set.
+    """
+    if threads is None:
+        return
+    import_keras()
+    import tensorflow as tf
+
+    with contextlib.suppress(RuntimeError):  # already initialised: keep what we have
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
 def versions() -> dict[str, str]:
     """Versions worth recording in run.json."""
     import platform
