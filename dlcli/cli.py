@@ -36,6 +36,8 @@ SetOpt = Annotated[Optional[list[str]], typer.Option(  # noqa: UP045 - Typer nee
 NameOpt = Annotated[Optional[str], typer.Option(help="Run name (overrides `name`).")]  # noqa: UP045
 SeedOpt = Annotated[Optional[int], typer.Option(help="Random seed (overrides `seed`).")]  # noqa: UP045
 DeviceOpt = Annotated[Optional[str], typer.Option(help="auto, cpu or gpu (overrides `device`).")]  # noqa: UP045
+BackendOpt = Annotated[Optional[str], typer.Option(  # noqa: UP045
+    help="Keras backend: tensorflow, jax or torch (overrides `backend`; default: $KERAS_BACKEND, else tensorflow).")]
 RunsDirOpt = Annotated[Optional[Path], typer.Option(  # noqa: UP045
     help="Where runs are written (default: $DLCLI_RUNS_DIR or ./runs).", file_okay=False)]
 MlflowOpt = Annotated[bool, typer.Option(
@@ -85,10 +87,11 @@ def _runs_dir(runs_dir: Path | None) -> Path:
     return runs_dir or default_runs_dir()
 
 
-def _load(config: Path, set_: list[str] | None, name: str | None, seed: int | None, device: str | None):
+def _load(config: Path, set_: list[str] | None, name: str | None, seed: int | None, device: str | None,
+          backend: str | None = None):
     from dlcli.config import load_config
 
-    return load_config(config, set_ or [], name=name, seed=seed, device=device)
+    return load_config(config, set_ or [], name=name, seed=seed, device=device, backend=backend)
 
 
 @app.command()
@@ -100,6 +103,7 @@ def train(
     name: NameOpt = None,
     seed: SeedOpt = None,
     device: DeviceOpt = None,
+    backend: BackendOpt = None,
     runs_dir: RunsDirOpt = None,
     resume: Annotated[Optional[Path], typer.Option(  # noqa: UP045
         help="Continue an interrupted or crashed run from its last finished epoch, in its own directory.",
@@ -112,7 +116,7 @@ def train(
     with user_errors():
         from dlcli.errors import DlcliError
 
-        if resume is not None and (config or set_ or name or seed is not None or device or mlflow):
+        if resume is not None and (config or set_ or name or seed is not None or device or backend or mlflow):
             raise DlcliError("--resume continues a run with its own saved config: give only --resume RUN_DIR")
         if resume is None and config is None:
             raise DlcliError("give a config file (dlcli train CONFIG) or --resume RUN_DIR")
@@ -123,7 +127,7 @@ def train(
         else:
             from dlcli import tracking
 
-            cfg = _load(config, [*(set_ or []), *([MLFLOW_ON] if mlflow else [])], name, seed, device)
+            cfg = _load(config, [*(set_ or []), *([MLFLOW_ON] if mlflow else [])], name, seed, device, backend)
             tracking.check_mlflow_installed(cfg)  # before TensorFlow and the data load
             exp = training.prepare_experiment(cfg)
         result = training.train(exp, _runs_dir(runs_dir), command="train", verbose=1 if sys.stdout.isatty() else 2,
@@ -151,10 +155,11 @@ def validate(
     name: NameOpt = None,
     seed: SeedOpt = None,
     device: DeviceOpt = None,
+    backend: BackendOpt = None,
 ) -> None:
     """Check a config and its data, and print the model summary; trains nothing, writes nothing."""
     with user_errors():
-        cfg = _load(config, set_, name, seed, device)
+        cfg = _load(config, set_, name, seed, device, backend)
         from dlcli import train as training
         from dlcli.model import summary_text
 
@@ -191,6 +196,7 @@ def tune(
     name: NameOpt = None,
     seed: SeedOpt = None,
     device: DeviceOpt = None,
+    backend: BackendOpt = None,
     runs_dir: RunsDirOpt = None,
     mlflow: MlflowOpt = False,
 ) -> None:
@@ -205,7 +211,7 @@ def tune(
         overrides += [f"tune.strategy={strategy}"] if strategy is not None else []
         overrides += [f"tune.max_trials={max_trials}"] if max_trials is not None else []
         overrides += [MLFLOW_ON] if mlflow else []
-        search = tuning.load_search(config, overrides, name=name, seed=seed, device=device)
+        search = tuning.load_search(config, overrides, name=name, seed=seed, device=device, backend=backend)
         if join is not None:
             tuning.join(search, join, threads)
             return
@@ -257,6 +263,7 @@ def evaluate(
     fmt: FormatOpt = "table",
     runs_dir: RunsDirOpt = None,
     unsafe: UnsafeOpt = False,
+    backend: BackendOpt = None,
 ) -> None:
     """Score a trained run: its metrics, plus a confusion matrix, per-class report, F1 and ROC AUC
     (classification) or MAE, MSE, RMSE and R² (regression), saved under runs/<run-id>/evaluations/."""
@@ -266,7 +273,7 @@ def evaluate(
         run_dir = _run_dir(run, runs_dir)
         from dlcli.evaluate import evaluate_run
 
-        result = evaluate_run(run_dir, data, force=force, unsafe=unsafe)
+        result = evaluate_run(run_dir, data, force=force, unsafe=unsafe, backend=backend)
     sections = {"metrics": result.metrics, "scores": result.scores, "per class": result.per_class,
                 "confusion matrix": result.confusion}
     typer.echo(format_sections(sections, fmt))
@@ -284,6 +291,7 @@ def predict(
                                          dir_okay=False)],
     runs_dir: RunsDirOpt = None,
     unsafe: UnsafeOpt = False,
+    backend: BackendOpt = None,
 ) -> None:
     """Predict with a trained run: one row per input with the predicted class (or value) and, for
     classification, a prob_<class> column per class."""
@@ -291,7 +299,7 @@ def predict(
         run_dir = _run_dir(run, runs_dir)
         from dlcli.evaluate import predict_file
 
-        result = predict_file(run_dir, input, output, unsafe=unsafe)
+        result = predict_file(run_dir, input, output, unsafe=unsafe, backend=backend)
     typer.echo(f"wrote {result.rows} predictions to {result.output} (columns: {', '.join(result.columns)})")
 
 
@@ -305,6 +313,7 @@ def plot(
     force: ForceOpt = False,
     runs_dir: RunsDirOpt = None,
     unsafe: UnsafeOpt = False,
+    backend: BackendOpt = None,
 ) -> None:
     """Draw a run's learning curves (loss and each metric, train vs validation, best epoch marked) and, for
     classification, its test confusion matrix, as PNG files."""
@@ -314,7 +323,7 @@ def plot(
             output_dir.mkdir(parents=True, exist_ok=True)
         from dlcli.evaluate import plot_run
 
-        files = plot_run(run_dir, output_dir, confusion=confusion, force=force, unsafe=unsafe)
+        files = plot_run(run_dir, output_dir, confusion=confusion, force=force, unsafe=unsafe, backend=backend)
     for path in files:
         typer.echo(f"wrote {path}")
 
@@ -443,12 +452,13 @@ def config_show(
     name: NameOpt = None,
     seed: SeedOpt = None,
     device: DeviceOpt = None,
+    backend: BackendOpt = None,
 ) -> None:
     """Print the fully resolved config as YAML: defaults and overrides filled in, data path absolute."""
     with user_errors():
         from dlcli.config import dump_yaml
 
-        cfg = _load(config, set_, name, seed, device)
+        cfg = _load(config, set_, name, seed, device, backend)
     typer.echo(dump_yaml(cfg.to_yaml_dict()), nl=False)
 
 

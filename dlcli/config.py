@@ -9,6 +9,7 @@ import TensorFlow: names that select Keras classes are resolved in ``model.py``.
 from __future__ import annotations
 
 import copy
+import os
 import re
 import typing
 from pathlib import Path
@@ -22,6 +23,7 @@ from dlcli.errors import ConfigError, allowed_list, did_you_mean
 
 BUNDLED_DATASETS = ("digits", "iris", "wine", "breast_cancer", "diabetes")
 KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
+BACKENDS = ("tensorflow", "jax", "torch")
 FILE_SUFFIXES = (".csv", ".parquet", ".npz")
 # Keeps a hostile YAML file (billion laughs, huge override lists) from eating memory.
 MAX_CONFIG_BYTES = 1_000_000
@@ -472,7 +474,8 @@ class TuneConfig(_Strict):
         for path in value:
             if not re.fullmatch(r"[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*", path):
                 raise ValueError(f"{short_repr(path)} is not a dotted path such as model.layers.0.units")
-            if path.split(".")[0] in ("tune", "name", "seed", "device", "deterministic", "distribution", "tracking"):
+            if path.split(".")[0] in ("tune", "name", "seed", "device", "deterministic", "backend", "distribution",
+                                      "tracking"):
                 raise ValueError(f"{path!r} cannot be searched: tune values under data, model, compile or fit "
                                  f"(for several seeds per trial use tune.executions_per_trial)")
         return value
@@ -494,10 +497,14 @@ class ExperimentConfig(_Strict):
     seed: int = Field(42, ge=0, le=2**32 - 1, description="Seeds Python, NumPy and the backend.")
     device: Literal["auto", "cpu", "gpu"] = Field("auto", description="auto uses a GPU if one is visible.")
     deterministic: bool = Field(True, description="Turn on op determinism: same seed, same numbers.")
-    distribution: Literal["none", "mirrored"] = Field(
-        "none", description="none: one device. mirrored: tf.distribute.MirroredStrategy, a copy of the model on "
-        "every visible GPU (without GPUs, or with device: cpu, on every logical CPU device), gradients averaged "
-        "each step; fit.batch_size is then the global batch, split across the copies.")
+    backend: Literal["tensorflow", "jax", "torch"] = Field(
+        "tensorflow", description="The Keras backend that runs the model: tensorflow, jax or torch (default: "
+        "$KERAS_BACKEND, else tensorflow). A model saved on one backend loads on any other.")
+    distribution: Literal["none", "mirrored", "data_parallel"] = Field(
+        "none", description="none: one device. mirrored (tensorflow): tf.distribute.MirroredStrategy, a copy of the "
+        "model on every visible GPU (without GPUs, or with device: cpu, on every logical CPU device), gradients "
+        "averaged each step; fit.batch_size is then the global batch, split across the copies. data_parallel "
+        "(jax): keras.distribution.DataParallel across every local device.")
     data: DataConfig
     model: ModelConfig
     compile: CompileConfig
@@ -678,6 +685,12 @@ def resolve_raw(raw: Any, config_path: Path | None, overrides: typing.Iterable[s
             raw[key] = value
     if raw.get("name") is None and config_path is not None:
         raw["name"] = config_path.stem
+    if raw.get("backend") is None:
+        backend = os.environ.get("KERAS_BACKEND") or "tensorflow"
+        if backend not in BACKENDS:
+            raise ConfigError("KERAS_BACKEND", f"{backend!r} is not a backend dlcli runs on (allowed: "
+                              f"{', '.join(BACKENDS)}); set backend: in the config or --backend")
+        raw["backend"] = backend
     data = raw.get("data")
     if isinstance(data, dict) and isinstance(data.get("source"), str) and _looks_like_path(data["source"]):
         if "\x00" in data["source"] or not data["source"].strip():

@@ -74,8 +74,9 @@ class Predictions:
 # Loading a run
 
 
-def open_run(run_dir: Path) -> TrainedRun:
-    """Read a completed run's record, config and preprocessing (not the model yet: that needs TensorFlow).
+def open_run(run_dir: Path, backend: str | None = None) -> TrainedRun:
+    """Read a completed run's record, config and preprocessing (not the model yet: that needs Keras), and
+    select the Keras backend: the run's own, or ``backend`` (a ``.keras`` model loads on any of them).
 
     Raises:
         RunError: not a run directory, a run that did not complete, or one that has no model.
@@ -90,7 +91,8 @@ def open_run(run_dir: Path) -> TrainedRun:
     for name in ("model.keras", "config.yaml", "preprocessing.json"):
         if not (run_dir / name).is_file():
             raise RunError(f"{run_dir}: the run has no {name}; it cannot be evaluated (was it deleted?)")
-    cfg = load_config(run_dir / "config.yaml")
+    cfg = load_config(run_dir / "config.yaml", backend=backend)
+    runtime.select_backend(cfg.backend, cfg.device, cfg.deterministic)
     try:
         prep = Preprocessing.load(run_dir)
     except (OSError, ValueError, TypeError) as exc:
@@ -335,7 +337,7 @@ def keras_metrics_row(run: TrainedRun, x: np.ndarray, y: np.ndarray, split: str)
 
 
 def evaluate_run(run_dir: Path, data_path: Path | None = None, force: bool = False,
-                 unsafe: bool = False) -> Evaluation:
+                 unsafe: bool = False, backend: str | None = None) -> Evaluation:
     """Score a run's model on its own test split (rebuilt exactly) or on other labelled data, and write
     ``runs/<run-id>/evaluations/<timestamp>/``.
 
@@ -351,7 +353,7 @@ def evaluate_run(run_dir: Path, data_path: Path | None = None, force: bool = Fal
     Raises:
         RunError / DataError: see :func:`open_run`, :func:`own_test_split` and :func:`read_inputs`.
     """
-    run = open_run(run_dir)
+    run = open_run(run_dir, backend)
     if data_path is None:
         x, y = own_test_split(run, force)
         split = "test"
@@ -419,7 +421,8 @@ def write_evaluation(run: TrainedRun, result: Evaluation, matrix: list[list[int]
     result.out_dir, result.files = out, files
 
 
-def predict_file(run_dir: Path, input_path: Path, output_path: Path, unsafe: bool = False) -> Predictions:
+def predict_file(run_dir: Path, input_path: Path, output_path: Path, unsafe: bool = False,
+                 backend: str | None = None) -> Predictions:
     """Predict every row of an input file and write the predictions as .csv or .parquet.
 
     Each output row holds ``prediction`` (the class name, or the value) and, for classification,
@@ -438,7 +441,7 @@ def predict_file(run_dir: Path, input_path: Path, output_path: Path, unsafe: boo
         raise DataError(f"--output {output_path}: is the input file; choose another name")
     if not output_path.parent.is_dir():
         raise DataError(f"--output {output_path}: the directory {output_path.parent} does not exist")
-    run = open_run(run_dir)
+    run = open_run(run_dir, backend)
     x_raw, _ = read_inputs(input_path, run.prep, with_target=False)
     x = run.prep.transform(x_raw)
     load_model(run, unsafe=unsafe)
@@ -461,7 +464,7 @@ def predict_file(run_dir: Path, input_path: Path, output_path: Path, unsafe: boo
 
 
 def plot_run(run_dir: Path, out_dir: Path | None = None, confusion: bool = True, force: bool = False,
-             unsafe: bool = False) -> list[Path]:
+             unsafe: bool = False, backend: str | None = None) -> list[Path]:
     """Learning curves (from history.csv) and, for a classification run, the confusion matrix on its
     own test split, as PNG files in ``out_dir`` (default: the run directory).
 
@@ -482,7 +485,7 @@ def plot_run(run_dir: Path, out_dir: Path | None = None, confusion: bool = True,
                                   title=info.get("run_id", run_dir.name))]
     task = (info.get("data") or {}).get("task")
     if confusion and task == "classification":
-        run = open_run(run_dir)
+        run = open_run(run_dir, backend)
         x, y = own_test_split(run, force)
         load_model(run, unsafe=unsafe)
         probs = class_probabilities(run.model.predict(**keras_inputs(x, None, run.cfg.fit.batch_size), verbose=0),

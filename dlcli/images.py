@@ -240,6 +240,7 @@ def prepare_folder(cfg: ExperimentConfig) -> FolderDataset:
 def _load(cfg: ExperimentConfig, index: FolderIndex, encoding: str) -> tuple[Any, Any]:
     """The train and held-out (val + test) datasets of Keras's loader, unbatched, with their ``file_paths``."""
     keras = runtime.import_keras()
+    runtime.allow_tensorflow()  # image folders are tf.data pipelines, whatever the Keras backend
     # The loader creates TensorFlow ops: choose the device and seed first (`device: gpu` without a GPU is
     # reported by train's own set-up; evaluate runs a GPU-trained model on a CPU).
     runtime.setup("cpu" if cfg.device == "cpu" else "auto", cfg.seed, cfg.deterministic)

@@ -105,6 +105,7 @@ def prepare_experiment(cfg: ExperimentConfig) -> Experiment:
     Raises:
         ConfigError / DataError: anything wrong with the config or the data.
     """
+    runtime.select_backend(cfg.backend, cfg.device, cfg.deterministic)  # before anything imports Keras
     data = prepare(cfg)
     _check_monitors(cfg, has_val=len(data.x_val) > 0)
     device = runtime.setup(cfg.device, cfg.seed, cfg.deterministic)

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from dlcli import runs
-from .conftest import tiny_config
+from .conftest import BACKEND, tiny_config
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0", "PYTHONUNBUFFERED": "1"}
 
@@ -151,5 +151,5 @@ def test_run_json_records_what_repeats_the_run(cli, write_config, runs_dir):
     assert cli("train", write_config(tiny_config(fit={"epochs": 1}))).exit_code == 0
     info = json.loads(next(runs_dir.glob("*/run.json")).read_text())
     assert info["config"]["seed"] == 1 and info["config"]["fit"]["epochs"] == 1
-    assert {"python", "tensorflow", "keras", "numpy", "dlcli"} <= set(info["versions"])
+    assert {"python", BACKEND, "keras", "numpy", "dlcli"} <= set(info["versions"])
     assert info["data"]["fingerprint"].startswith("sha256:")

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from .conftest import tiny_config
+from .conftest import BACKEND, tiny_config
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -60,7 +60,7 @@ def test_train_writes_every_file_with_its_columns(cli, write_config, runs_dir):
     info = json.loads((run / "run.json").read_text())
     assert info["status"] == "completed" and info["seed"] == 1 and info["device_used"] == "cpu"
     assert info["params"] == (4 * 8 + 8) + (8 * 3 + 3)
-    assert {"python", "tensorflow", "keras", "dlcli"} <= set(info["versions"])
+    assert {"python", BACKEND, "keras", "dlcli"} <= set(info["versions"]) and info["versions"]["backend"] == BACKEND
     assert info["data"]["fingerprint"].startswith("sha256:")
     assert (info["data"]["train"], info["data"]["val"], info["data"]["test"]) == (90, 30, 30)
     assert info["seconds"] > 0 and info["started"] and info["ended"]
