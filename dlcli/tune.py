@@ -248,7 +248,7 @@ class TrialEvent:
         trial = f"trial {self.number}" + (f"/{self.total}" if self.total else "") + f" (id {self.trial_id})"
         if self.kind == "start":
             values = ", ".join(f"{k}={format_value(v)}" for k, v in self.values.items())
-            worker = f" [{self.worker}]" if self.worker and self.worker.startswith("worker") else ""
+            worker = f" [{self.worker}]" if self.worker and self.worker not in ("tuner0", "chief") else ""
             return f"{trial}{worker}: {values}"
         if self.status != "completed":
             return f"  {trial} {self.status}: {self.reason or 'no reason recorded'}"

@@ -296,7 +296,8 @@ class TrialTuner(kt.Tuner):
             model.begin(self.spec.trial_config(values), trial_dir)
             if "tuner/epochs" in hp:  # hyperband: a shortened run, or the continuation of an earlier trial
                 kwargs.update(epochs=hp["tuner/epochs"], initial_epoch=hp["tuner/initial_epoch"])
-            results = super().run_trial(trial, *args, **kwargs)
+            with runtime.releasing_traced_graphs():  # keeps memory flat from trial to trial
+                results = super().run_trial(trial, *args, **kwargs)
         except kt.errors.FatalError:
             raise
         except Exception as exc:
@@ -392,7 +393,7 @@ class Session:
         if wait_for_others and self.progress is not None:
             self.progress(TrialEvent("note", reason=(
                 f"serving the oracle on {ip}:{bound}; on other machines, with the run directory shared, start "
-                f"workers with: KERASTUNER_TUNER_ID=worker<N> KERASTUNER_ORACLE_IP=<this host> "
+                f"workers with: KERASTUNER_TUNER_ID=<a unique id, e.g. host2-1> KERASTUNER_ORACLE_IP=<this host> "
                 f"KERASTUNER_ORACLE_PORT={bound} dlcli tune {self.run_dir / 'config.yaml'} --join {self.run_dir}")))
         try:
             self.workers = start_workers(bound)
