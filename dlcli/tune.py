@@ -20,7 +20,7 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,7 +68,7 @@ class Search:
 # Validation: everything is checked before any trial runs or any file is written.
 
 
-def load_search(path: str | Path, overrides: list[str] = (), **fields: Any) -> Search:  # type: ignore[assignment]
+def load_search(path: str | Path, overrides: Sequence[str] = (), **fields: Any) -> Search:
     """Read a config with a ``tune:`` section, apply overrides and check the search against the config.
 
     Raises:
@@ -388,9 +388,7 @@ def save_best(search: Search, session: Any, trial_id: str, values: dict[str, Any
     from dlcli.model import build_model, summary_text
     from dlcli.train import save_model, score_splits
 
-    raw = copy.deepcopy(search.base)
-    raw["name"] = f"{search.cfg.name or 'tune'}_best"
-    cfg = Search(search.cfg, raw, search.base_cfg, search.direction).trial_config(values)
+    cfg = search.trial_config({**values, "name": f"{search.cfg.name or 'tune'}_best"})
     atomic_write_text(run_dir / "best_config.yaml",
                       f"# The best trial ({trial_id}) of search {run_dir.name}; retrain it with: dlcli train "
                       f"{run_dir / 'best_config.yaml'}\n" + dump_yaml(cfg.to_yaml_dict()))
