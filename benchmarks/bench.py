@@ -40,12 +40,13 @@ class Sizes:
     rss_trials: tuple[int, int]
     throughput_epochs: int
     batches: tuple[int, ...] = (32, 256, 1024)
+    grid_trials: int = 8  # 8 = units x learning rate x batch size; quick: the first 2 (units only)
 
 
 FULL = Sizes(reps=3, epochs=20, table_rows=200_000, table_epochs=3, grid_epochs=10, rss_trials=(3, 30),
              throughput_epochs=4)
-QUICK = Sizes(reps=1, epochs=1, table_rows=3_000, table_epochs=1, grid_epochs=1, rss_trials=(2, 4),
-              throughput_epochs=2)
+QUICK = Sizes(reps=1, epochs=1, table_rows=3_000, table_epochs=1, grid_epochs=1, rss_trials=(1, 2),
+              throughput_epochs=2, batches=(32, 1024), grid_trials=2)
 
 
 @dataclass
@@ -253,7 +254,7 @@ def bench_loading(sizes: Sizes, work: Path, tables: tuple[Path, Path]) -> list[d
 # 4. Tuning
 
 
-def grid_config(work: Path, epochs: int) -> Path:
+def grid_config(work: Path, epochs: int, trials: int) -> Path:
     cfg = {
         "name": "grid8", "seed": 42,
         "data": {"source": "digits", "scale": "standard", "split": {"train": 0.7, "val": 0.15, "test": 0.15}},
@@ -266,29 +267,31 @@ def grid_config(work: Path, epochs: int) -> Path:
                  "space": {"model.layers.0.units": [32, 64], "compile.optimizer.learning_rate": [1e-3, 3e-3],
                            "fit.batch_size": [32, 64]}},
     }
+    if trials == 2:
+        cfg["tune"]["space"] = {"model.layers.0.units": [32, 64]}
     path = work / "grid8.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path
 
 
 def bench_tuning(sizes: Sizes, work: Path) -> list[dict]:
-    config = grid_config(work, sizes.grid_epochs)
+    config = grid_config(work, sizes.grid_epochs, sizes.grid_trials)
+    n = sizes.grid_trials
     rows = []
     res = alternate({
-        "dlcli tune (grid of 8)": [*DLCLI, "tune", str(config), "--runs-dir", str(work / "runs-tune")],
-        "same 8 fits by hand": [sys.executable, str(HERE / "plain_keras.py"), "grid", "--epochs",
-                                str(sizes.grid_epochs)],
+        "dlcli": [*DLCLI, "tune", str(config), "--runs-dir", str(work / "runs-tune")],
+        "hand": [sys.executable, str(HERE / "plain_keras.py"), "grid", "--epochs", str(sizes.grid_epochs),
+                 "--trials", str(n)],
     }, sizes.reps)
-    dl, hand = median([r.seconds for r in res["dlcli tune (grid of 8)"]]), median(
-        [r.seconds for r in res["same 8 fits by hand"]])
-    rows.append({"figure": "dlcli tune grid of 8 / the same 8 fits by hand", "dlcli s": round(dl, 2),
+    dl, hand = median([r.seconds for r in res["dlcli"]]), median([r.seconds for r in res["hand"]])
+    rows.append({"figure": f"dlcli tune grid of {n} / the same {n} fits by hand", "dlcli s": round(dl, 2),
                  "other s": round(hand, 2), "ratio": round(dl / hand, 3)})
     res = alternate({
         "1": [*DLCLI, "tune", str(config), "--workers", "1", "--runs-dir", str(work / "runs-w1")],
         "2": [*DLCLI, "tune", str(config), "--workers", "2", "--runs-dir", str(work / "runs-w2")],
     }, sizes.reps)
     one, two = median([r.seconds for r in res["1"]]), median([r.seconds for r in res["2"]])
-    rows.append({"figure": "--workers 2 vs --workers 1 (grid of 8), speed-up", "dlcli s": round(two, 2),
+    rows.append({"figure": f"--workers 2 vs --workers 1 (grid of {n}), speed-up", "dlcli s": round(two, 2),
                  "other s": round(one, 2), "ratio": round(one / two, 3)})
     few, many = sizes.rss_trials
     rss = {}
@@ -303,6 +306,41 @@ def bench_tuning(sizes: Sizes, work: Path) -> list[dict]:
         rss[trials] = run_rss([*DLCLI, "tune", str(path), "--runs-dir", str(work / f"runs-rss{trials}")]).rss_mb
     rows.append({"figure": f"peak RSS MB, {many} trials vs {few} trials", "dlcli s": round(rss[many], 1),
                  "other s": round(rss[few], 1), "ratio": round(rss[many] / rss[few], 3)})
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. Backends
+
+
+def installed_backends() -> list[str]:
+    import importlib.util
+
+    return [b for b in ("tensorflow", "jax", "torch") if importlib.util.find_spec(b) is not None]
+
+
+def bench_backends(sizes: Sizes, work: Path) -> list[dict]:
+    rows = []
+    for backend in installed_backends():
+        flag = ["--backend", backend]
+        help_s = median([run_rss([*DLCLI, "--help"]).seconds for _ in range(sizes.reps)])
+        validate_s = median([run_rss([*DLCLI, "validate", str(ROOT / "configs" / "digits_mlp.yaml"), *flag]).seconds
+                             for _ in range(sizes.reps)])
+        row: dict = {"backend": backend, "--help s": round(help_s, 3), "validate s": round(validate_s, 2)}
+        for label, config in (("MLP", "digits_mlp.yaml"), ("CNN", "digits_cnn.yaml")):
+            runs_dir = work / f"runs-{backend}-{label}"
+            walls, accs, epochs = [], [], []
+            for _ in range(sizes.reps):
+                walls.append(run_rss([*DLCLI, "train", str(ROOT / "configs" / config), *flag, "--set",
+                                      "fit.early_stopping=null", "--set", f"fit.epochs={sizes.epochs}", "--runs-dir",
+                                      str(runs_dir)]).seconds)
+                info = last_run(runs_dir)
+                accs.append(info["test_accuracy"])
+                epochs.append(median(info["epoch_seconds"][1:] or info["epoch_seconds"]))
+            row[f"{label} wall s"] = round(median(walls), 2)
+            row[f"{label} s/epoch"] = round(median(epochs), 4)
+            row[f"{label} test acc"] = round(median(accs), 4)
+        rows.append(row)
     return rows
 
 
@@ -344,6 +382,7 @@ SECTIONS = {
     "3. Data loading": bench_loading,
     "4. Tuning": bench_tuning,
     "5. Throughput: digits CNN, training samples per second": bench_throughput,
+    "6. Backends: digits MLP and CNN, and start-up, on each installed Keras backend": bench_backends,
 }
 
 
@@ -352,7 +391,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes and one repetition (for the tests)")
     parser.add_argument("--out", type=Path, default=None, help="results file (default: benchmarks/results.md, "
                         "or nothing with --quick)")
-    parser.add_argument("--only", action="append", choices=["1", "2", "3", "4", "5"], help="run only these sections")
+    parser.add_argument("--only", action="append", choices=["1", "2", "3", "4", "5", "6"],
+                        help="run only these sections")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     out = args.out or (None if args.quick else HERE / "results.md")

@@ -245,6 +245,41 @@ def setup(device: str, seed: int, deterministic: bool = True) -> str:
     return used
 
 
+@contextlib.contextmanager
+def rng_preserved() -> Iterator[None]:
+    """Put Python's, NumPy's, PyTorch's and Keras's global random state back as it was when the block ends
+    (JAX's randomness lives in Keras's global seed generator)."""
+    import random
+
+    import numpy as np
+
+    keras = import_keras()
+    saved = (random.getstate(), np.random.get_state())
+    torch_state = None
+    if keras.backend.backend() == "torch":
+        import torch
+
+        torch_state = torch.get_rng_state()
+    try:
+        from keras.src.random import seed_generator
+
+        generator = seed_generator.global_seed_generator()
+        generator_state = keras.ops.convert_to_numpy(generator.state.value).copy()
+    except (ImportError, AttributeError):  # Keras moved its internals: restore what we can
+        generator = None
+    try:
+        yield
+    finally:
+        random.setstate(saved[0])
+        np.random.set_state(saved[1])
+        if torch_state is not None:
+            import torch
+
+            torch.set_rng_state(torch_state)
+        if generator is not None:
+            generator.state.assign(generator_state)
+
+
 def set_seed(keras: Any, seed: int) -> None:
     """Seed Python, NumPy, Keras's global generator and the backend.
 

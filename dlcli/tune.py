@@ -85,6 +85,7 @@ def load_search(path: str | Path, overrides: Sequence[str] = (), **fields: Any) 
         # A space key is a dotted path itself: name it as written, tune.space.model.layers.0.units.
         where = re.sub(r"^tune\.space\['([^']*)'\]", r"tune.space.\1", exc.path)
         raise ConfigError(where, exc.message) from None
+    runtime.select_backend(cfg.backend, cfg.device, cfg.deterministic)  # before keras-tuner imports Keras
     return check_search(cfg)
 
 
