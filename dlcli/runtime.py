@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from dlcli.config import BACKENDS  # noqa: F401 - the one list of backends, re-exported
+from dlcli.config import BACKENDS
 from dlcli.errors import ConfigError
 
 # Level 3 also hides the C++ "errors" TensorFlow logs for harmless conditions (no CUDA driver,
@@ -42,8 +42,7 @@ def _quiet(verbose: bool = False) -> bool:
     return not verbose and os.environ.get("DLCLI_VERBOSE") != "1"
 
 
-# The package each backend needs, and the install line that provides it.
-_BACKEND_PACKAGE = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+# Each backend is the Python package of its name; the line that installs it.
 _BACKEND_INSTALL = {"tensorflow": "pip install dlcli", "jax": "pip install 'dlcli[jax]'",
                     "torch": "pip install 'dlcli[torch]'   (CPU build: pip install torch==2.13.0)"}
 
@@ -71,7 +70,7 @@ def select_backend(backend: str, device: str = "auto", deterministic: bool = Tru
     """
     import importlib.util
 
-    if importlib.util.find_spec(_BACKEND_PACKAGE[backend]) is None:
+    if importlib.util.find_spec(backend) is None:
         raise ConfigError("backend", f"{backend!r} is not installed in this Python environment; install it with: "
                           f"{_BACKEND_INSTALL[backend]}")
     running = current_backend()
@@ -172,6 +171,10 @@ def distribution_strategy(distribution: str, device: str) -> Any:
                               f"jax backend (this run uses {backend!r}); use backend: jax, or distribution: "
                               f"mirrored on tensorflow")
         keras = import_keras()
+        if os.environ.get("KERAS_DISTRIBUTION_JOB_ADDRESSES"):
+            # Several hosts: every host runs the same command; Keras reads the job addresses, the number of
+            # processes and this one's id from KERAS_DISTRIBUTION_* (see README, "Backends").
+            keras.distribution.initialize()
         keras.distribution.set_distribution(keras.distribution.DataParallel(
             devices=keras.distribution.list_devices()))
         return None
@@ -386,7 +389,7 @@ def versions() -> dict[str, str]:
            "backend": keras.backend.backend()}
     import importlib.metadata
 
-    for package in _BACKEND_PACKAGE.values():
+    for package in BACKENDS:
         if package in sys.modules:  # the backend in use (and TensorFlow only if it was imported)
             with contextlib.suppress(importlib.metadata.PackageNotFoundError):
                 out[package] = importlib.metadata.version(package)

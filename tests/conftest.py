@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import random
 from pathlib import Path
@@ -75,3 +76,38 @@ def runs_dir(tmp_path: Path) -> Path:
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--fuzz-examples", type=int, default=int(os.environ.get("DLCLI_FUZZ_EXAMPLES", "100")),
                      help="How many mutated configs the property-based test tries (default 100; CI uses that).")
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    """A CSV file's rows as dicts."""
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def only_run(runs_dir: Path) -> Path:
+    """The one run directory in ``runs_dir`` (fails if there are none or several)."""
+    runs = [p for p in runs_dir.iterdir() if p.is_dir()]
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def invoke(*args: Any) -> Any:
+    """Run the dlcli app in-process with these arguments."""
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def ok(*args: Any) -> Any:
+    """Run a command that must succeed."""
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return result
+
+
+def user_error(*args: Any) -> str:
+    """Run a command that must fail as a user mistake: exit 2, one `error:` line, no traceback."""
+    result = invoke(*args)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.output
+    return lines[0]

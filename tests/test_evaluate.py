@@ -12,33 +12,14 @@ import pandas as pd
 import pytest
 import yaml
 from sklearn.datasets import load_iris
-from typer.testing import CliRunner
 
-from dlcli.cli import app
 from dlcli.evaluate import new_evaluation_dir
+from .conftest import ok, user_error
 
-runner = CliRunner()
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def invoke(*args: Any):
-    return runner.invoke(app, [str(a) for a in args])
 
-
-def ok(*args: Any):
-    result = invoke(*args)
-    assert result.exit_code == 0, result.output + repr(result.exception)
-    return result
-
-
-def user_error(*args: Any) -> str:
-    """Run a command that must fail as a user mistake: exit 2, one `error:` line, no traceback."""
-    result = invoke(*args)
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert "Traceback" not in result.output
-    return lines[0]
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:

@@ -10,7 +10,6 @@ import shutil
 import uuid
 from typing import Any
 
-import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

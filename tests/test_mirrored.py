@@ -3,7 +3,6 @@ devices (DLCLI_CPU_DEVICES=2) in a fresh process, since TensorFlow fixes its dev
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import subprocess
@@ -14,20 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import tiny_config
+from .conftest import only_run, read_csv, tiny_config
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
-def only_run(runs_dir: Path) -> Path:
-    runs = [p for p in runs_dir.iterdir() if p.is_dir()]
-    assert len(runs) == 1, runs
-    return runs[0]
 
 
 def two_cpu_devices(args: list[str], runs_dir: Path, script: str | None = None) -> subprocess.CompletedProcess:
@@ -120,7 +110,7 @@ def test_no_distribution_is_recorded_as_such(cli, write_config, runs_dir):
 def test_unknown_distribution_is_one_line(cli, write_config, runs_dir):
     result = cli("train", write_config(tiny_config()), "--set", "distribution=multiworker")
     assert result.exit_code == 2
-    assert "distribution: 'multiworker' is not allowed. (allowed: none, mirrored)" in result.output
+    assert "distribution: 'multiworker' is not allowed. (allowed: none, mirrored, data_parallel)" in result.output
 
 
 def test_bad_cpu_device_count_is_one_line(cli, write_config, runs_dir, monkeypatch):

@@ -3,7 +3,6 @@ MLflow's own client. MLflow comes with the test extra (`pip install -e '.[test]'
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .conftest import tiny_config
+from .conftest import only_run, read_csv, tiny_config
 
 
 @pytest.fixture(autouse=True)
@@ -23,15 +22,6 @@ def _no_ambient_mlflow(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name)
 
 
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
-def only_run(runs_dir: Path) -> Path:
-    runs = [p for p in runs_dir.iterdir() if p.is_dir()]
-    assert len(runs) == 1, runs
-    return runs[0]
 
 
 def no_run(runs_dir: Path) -> bool:

@@ -10,32 +10,14 @@ import pandas as pd
 import pytest
 import yaml
 from sklearn.datasets import load_diabetes, load_iris
-from typer.testing import CliRunner
 
-from dlcli.cli import app
+from .conftest import ok, user_error
 
-runner = CliRunner()
 CLASSES = ["setosa", "versicolor", "virginica"]
 PROB_COLUMNS = [f"prob_{c}" for c in CLASSES]
 
 
-def invoke(*args: Any):
-    return runner.invoke(app, [str(a) for a in args])
 
-
-def ok(*args: Any):
-    result = invoke(*args)
-    assert result.exit_code == 0, result.output + repr(result.exception)
-    return result
-
-
-def user_error(*args: Any) -> str:
-    result = invoke(*args)
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert "Traceback" not in result.output
-    return lines[0]
 
 
 def flowers() -> pd.DataFrame:

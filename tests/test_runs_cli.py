@@ -9,36 +9,17 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from dlcli.cli import app
 from dlcli.runs import upsert_index
-
-runner = CliRunner()
-
-
-def invoke(*args: Any):
-    return runner.invoke(app, [str(a) for a in args])
+from .conftest import ok, user_error
 
 
-def ok(*args: Any):
-    result = invoke(*args)
-    assert result.exit_code == 0, result.output + repr(result.exception)
-    return result
 
 
-def user_error(*args: Any) -> str:
-    result = invoke(*args)
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert "Traceback" not in result.output
-    return lines[0]
 
 
 def iris(name: str, epochs: int, learning_rate: float) -> dict[str, Any]:

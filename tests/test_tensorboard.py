@@ -3,12 +3,11 @@ data for `dlcli tune`, read back with TensorBoard's own event reader."""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pytest
 
-from .conftest import tiny_config
+from .conftest import only_run, read_csv, tiny_config
 
 
 def events(log_dir: Path) -> object:
@@ -28,15 +27,6 @@ def scalar_values(log_dir: Path, tag: str) -> list[float]:
     return [float(tf.make_ndarray(e.tensor_proto)) for e in found]
 
 
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
-def only_run(runs_dir: Path) -> Path:
-    runs = [p for p in runs_dir.iterdir() if p.is_dir()]
-    assert len(runs) == 1, runs
-    return runs[0]
 
 
 def test_train_writes_epoch_loss_for_train_and_validation(cli, write_config, runs_dir):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import subprocess
 import sys
@@ -13,18 +12,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from .conftest import BACKEND, tiny_config
+from .conftest import BACKEND, only_run, read_csv, tiny_config
 
 
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
-def only_run(runs_dir: Path) -> Path:
-    runs = [p for p in runs_dir.iterdir() if p.is_dir()]
-    assert len(runs) == 1, runs
-    return runs[0]
 
 
 def assert_no_run(runs_dir: Path) -> None:

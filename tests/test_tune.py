@@ -3,7 +3,6 @@ config retrained, and two workers over gRPC on localhost. Iris, 1-2 epochs, tiny
 
 from __future__ import annotations
 
-import csv
 import json
 import typing
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import tiny_config
+from .conftest import only_run, read_csv, tiny_config
 
 GRID = {"model.layers.0.units": [4, 8], "compile.optimizer.learning_rate": [0.01, 0.1]}
 
@@ -21,15 +20,6 @@ def tune_config(**tune: typing.Any) -> dict[str, typing.Any]:
     return tiny_config(tune=section)
 
 
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
-def only_run(runs_dir: Path) -> Path:
-    runs = [p for p in runs_dir.iterdir() if p.is_dir()]
-    assert len(runs) == 1, runs
-    return runs[0]
 
 
 def tune_ok(cli, config: Path, *args: typing.Any):
