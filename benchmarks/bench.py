@@ -56,20 +56,32 @@ class Result:
     stdout: str
 
 
+# Runs a command and reports its wall time and its own peak RSS. A small process of its own does the fork,
+# so the child's peak RSS is not inflated by the pages of this (larger) benchmark process: ru_maxrss counts
+# a forked child's resident pages from before its exec.
+_MEASURE = """
+import json, os, sys, time
+start = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as fh:
+    json.dump({"seconds": time.perf_counter() - start, "rss_kb": usage.ru_maxrss}, fh)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run_rss(cmd: list[str], cwd: Path | None = None) -> Result:
-    """Like ``run`` but reaps the child with ``wait4`` to read its own peak RSS."""
-    start = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=ENV, stdout=out, stderr=err, text=True)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        seconds = time.perf_counter() - start
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read(), err.read()
-    if proc.returncode != 0:
-        raise SystemExit(f"benchmark command failed ({proc.returncode}): {' '.join(cmd)}\n{stderr[-3000:]}")
-    return Result(seconds, usage.ru_maxrss / 1024, stdout)
+    """Run a command: its wall time, its own peak RSS and its stdout."""
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "measure.json"
+        done = subprocess.run([sys.executable, "-c", _MEASURE, str(report), *cmd], cwd=cwd, env=ENV,
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"benchmark command failed ({done.returncode}): {' '.join(cmd)}\n{done.stderr[-3000:]}")
+        measured = json.loads(report.read_text())
+    return Result(measured["seconds"], measured["rss_kb"] / 1024, done.stdout)
 
 
 def median(values: list[float]) -> float:
@@ -163,31 +175,41 @@ def bench_train(sizes: Sizes, work: Path, tables: tuple[Path, Path]) -> list[dic
     ]
     rows = []
     for label, config, plain_args, epochs, batch in cases:
-        runs_dir = work / f"runs-{label.split()[1] if 'table' not in label else tables[0].stem}-{len(rows)}"
         same = ["--set", "data.scale=standard", "--set", "fit.early_stopping=null", "--set", f"fit.epochs={epochs}",
                 "--set", f"fit.batch_size={batch}", "--set", "compile.optimizer.learning_rate=0.001"]
-        dl_results, plain_results, dl_epochs, plain_epochs, dl_acc, plain_acc = [], [], [], [], [], []
-        for _ in range(sizes.reps):
-            dl = run_rss([*DLCLI, "train", str(config), *same, "--runs-dir", str(runs_dir)])
-            info = last_run(runs_dir)
-            dl_results.append(dl)
-            dl_epochs.append(median(info["epoch_seconds"][1:] or info["epoch_seconds"]))
-            dl_acc.append(info["test_accuracy"])
-            plain = run_rss([sys.executable, str(HERE / "plain_keras.py"), *plain_args, "--epochs", str(epochs),
-                             "--batch-size", str(batch)])
-            out = json.loads(plain.stdout.strip().splitlines()[-1])
-            plain_results.append(plain)
-            plain_epochs.append(median(out["epoch_seconds"][1:] or out["epoch_seconds"]))
-            plain_acc.append(out["test_accuracy"])
-        dl_wall, plain_wall = median([r.seconds for r in dl_results]), median([r.seconds for r in plain_results])
+        # By default dlcli turns on TensorFlow's op determinism (same seed, same numbers) and checkpoints every
+        # epoch for --resume; the plain script, like most hand-written ones, does neither. So dlcli runs both
+        # ways: as shipped, and "lean" (deterministic: false, fit.backup: false), the same work as the script.
+        sides = {"dlcli": [], "dlcli lean": ["--set", "deterministic=false", "--set", "fit.backup=false"]}
+        walls: dict[str, list[float]] = {k: [] for k in (*sides, "plain")}
+        epoch_s, accs, rss = {k: [] for k in walls}, {k: [] for k in walls}, {k: [] for k in walls}
+        for rep in range(sizes.reps):
+            for side, extra in sides.items():
+                runs_dir = work / f"runs-train-{len(rows)}-{side.replace(' ', '-')}"
+                res = run_rss([*DLCLI, "train", str(config), *same, *extra, "--runs-dir", str(runs_dir)])
+                info = last_run(runs_dir)
+                walls[side].append(res.seconds)
+                rss[side].append(res.rss_mb)
+                epoch_s[side].append(median(info["epoch_seconds"][1:] or info["epoch_seconds"]))
+                accs[side].append(info["test_accuracy"])
+            res = run_rss([sys.executable, str(HERE / "plain_keras.py"), *plain_args, "--epochs", str(epochs),
+                           "--batch-size", str(batch)])
+            out = json.loads(res.stdout.strip().splitlines()[-1])
+            walls["plain"].append(res.seconds)
+            rss["plain"].append(res.rss_mb)
+            epoch_s["plain"].append(median(out["epoch_seconds"][1:] or out["epoch_seconds"]))
+            accs["plain"].append(out["test_accuracy"])
+        wall = {k: median(v) for k, v in walls.items()}
+        per_epoch = {k: median(v) for k, v in epoch_s.items()}
         rows.append({
-            "case": label, "epochs": epochs, "dlcli s": round(dl_wall, 2), "plain s": round(plain_wall, 2),
-            "wall ratio": round(dl_wall / plain_wall, 3),
-            "dlcli s/epoch": round(median(dl_epochs), 4), "plain s/epoch": round(median(plain_epochs), 4),
-            "epoch ratio": round(median(dl_epochs) / median(plain_epochs), 3),
-            "dlcli test acc": round(median(dl_acc), 4), "plain test acc": round(median(plain_acc), 4),
-            "dlcli RSS MB": round(median([r.rss_mb for r in dl_results]), 0),
-            "plain RSS MB": round(median([r.rss_mb for r in plain_results]), 0),
+            "case": label, "epochs": epochs, "dlcli s": round(wall["dlcli"], 2), "plain s": round(wall["plain"], 2),
+            "wall ratio": round(wall["dlcli"] / wall["plain"], 3),
+            "wall ratio, lean": round(wall["dlcli lean"] / wall["plain"], 3),
+            "dlcli s/epoch": round(per_epoch["dlcli"], 4), "plain s/epoch": round(per_epoch["plain"], 4),
+            "epoch ratio": round(per_epoch["dlcli"] / per_epoch["plain"], 3),
+            "epoch ratio, lean": round(per_epoch["dlcli lean"] / per_epoch["plain"], 3),
+            "dlcli test acc": round(median(accs["dlcli"]), 4), "plain test acc": round(median(accs["plain"]), 4),
+            "dlcli RSS MB": round(median(rss["dlcli"]), 0), "plain RSS MB": round(median(rss["plain"]), 0),
         })
     return rows
 
@@ -226,12 +248,16 @@ import pandas as pd
 df = pd.read_parquet(sys.argv[1]) if sys.argv[1].endswith(".parquet") else pd.read_csv(sys.argv[1])
 print(json.dumps({"seconds": time.perf_counter() - t, "rows": len(df)}))
 """
-BASELINE = "import dlcli.data, dlcli.config, pandas, sklearn.model_selection, pyarrow"
+# What each side has in memory before it reads a byte: subtracted, so the comparison is about the data.
+BASELINE_DLCLI = "import dlcli.data, dlcli.config, pandas, sklearn.model_selection, pyarrow"
+BASELINE_PANDAS = "import pandas, pyarrow"
 
 
 def bench_loading(sizes: Sizes, work: Path, tables: tuple[Path, Path]) -> list[dict]:
     rows = []
-    base = median([run_rss([sys.executable, "-c", BASELINE]).rss_mb for _ in range(max(1, sizes.reps))])
+    reps = max(1, sizes.reps)
+    base_dl = median([run_rss([sys.executable, "-c", BASELINE_DLCLI]).rss_mb for _ in range(reps)])
+    base_pd = median([run_rss([sys.executable, "-c", BASELINE_PANDAS]).rss_mb for _ in range(reps)])
     float32_mb = sizes.table_rows * 50 * 4 / 2**20
     for path in tables:
         config = table_config(work, path, 1)
@@ -244,8 +270,9 @@ def bench_loading(sizes: Sizes, work: Path, tables: tuple[Path, Path]) -> list[d
             "file": path.suffix[1:], "rows": sizes.table_rows, "dlcli load+split s": round(dl_s, 3),
             "pandas read s": round(pd_s, 3), "ratio": round(dl_s / pd_s, 2),
             "float32 data MB": round(float32_mb, 1), "dlcli peak RSS MB": round(dl_rss, 1),
-            "pandas peak RSS MB": round(pd_rss, 1), "imports-only RSS MB": round(base, 1),
-            "dlcli over pandas, in float32 copies": round((dl_rss - pd_rss) / float32_mb, 2),
+            "pandas peak RSS MB": round(pd_rss, 1),
+            "imports-only RSS MB (dlcli / pandas)": f"{base_dl:.0f} / {base_pd:.0f}",
+            "dlcli over pandas, in float32 copies": round(((dl_rss - base_dl) - (pd_rss - base_pd)) / float32_mb, 2),
         })
     return rows
 
@@ -412,9 +439,22 @@ def main(argv: list[str] | None = None) -> int:
             print(text, f"({time.perf_counter() - started:.0f} s)\n", flush=True)
             parts.append(text)
     if out is not None:
+        if args.only and out.exists():
+            parts = merge_sections(out.read_text(), parts)
         out.write_text("\n".join(parts))
         print(f"wrote {out}")
     return 0
+
+
+def merge_sections(previous: str, parts: list[str]) -> list[str]:
+    """With --only, keep the other sections of the previous results file and replace the ones rerun."""
+    header, *old = previous.split("\n### ")
+    sections = {text.split("\n", 1)[0]: "### " + text for text in old}
+    for text in parts[1:]:
+        sections[text.split("\n", 1)[0].removeprefix("### ")] = text
+    note = f"{header.rstrip()}\n\nSections {', '.join(sorted({p.split('.', 1)[0][4:] for p in parts[1:]}))} rerun on " \
+           f"{time.strftime('%Y-%m-%d %H:%M')}.\n"
+    return [note, *(sections[k].rstrip() + "\n" for k in sorted(sections))]
 
 
 if __name__ == "__main__":

@@ -187,6 +187,23 @@ class RunMonitor:
         return _Monitor(*args, **kwargs)
 
 
+def stop_on_nan() -> Any:
+    """A callback that stops training at the end of an epoch whose loss is NaN or infinite.
+
+    Keras's ``TerminateOnNaN`` checks every batch, which makes every step wait for its logs; a NaN
+    loss stays NaN, so the epoch's end is soon enough.
+    """
+    keras = runtime.import_keras()
+
+    class StopOnNaN(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            loss = _as_float((logs or {}).get("loss"))
+            if loss is None or not math.isfinite(loss):
+                self.model.stop_training = True
+
+    return StopOnNaN()
+
+
 def _as_float(value: Any) -> float | None:
     if value is None:
         return None
@@ -322,9 +339,15 @@ def fit(exp: Experiment, run: Run, verbose: int, extra: list[Any] | None = None)
     keras = runtime.import_keras()
     monitor = RunMonitor(run, run.path / "history.csv")
     monitor.last_epoch = backup_epoch(run.path)  # where a resumed run starts
-    backup = keras.callbacks.BackupAndRestore(str(run.path / BACKUP_DIR), double_checkpoint=True)
+    callbacks = []
+    if exp.cfg.fit.backup:
+        backup = keras.callbacks.BackupAndRestore(str(run.path / BACKUP_DIR), double_checkpoint=True)
+        # Saving per epoch, its per-batch hook does nothing; without this flag its mere presence turns off
+        # Keras's asynchronous batch dispatch and every step waits for its logs.
+        backup.async_safe = True
+        callbacks.append(backup)
     # The monitor goes last: it logs what the others add (learning_rate), after the state is saved.
-    history = fit_model(exp.model, exp.cfg, exp.data, [backup, *(extra or []), monitor], verbose)
+    history = fit_model(exp.model, exp.cfg, exp.data, [*callbacks, *(extra or []), monitor], verbose)
     return history, monitor
 
 

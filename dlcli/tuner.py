@@ -27,7 +27,7 @@ from dlcli.errors import ConfigError, RunError, RunFailed
 from dlcli.model import build_model
 from dlcli.runs import atomic_write_text
 from dlcli.tracking import TENSORBOARD_DIR, tensorboard_callbacks
-from dlcli.train import fit_model, history_keys, order_keys, write_csv
+from dlcli.train import fit_model, history_keys, order_keys, stop_on_nan, write_csv
 from dlcli.tune import TUNER_DIR, Search, TrialEvent
 
 keras = runtime.import_keras()
@@ -236,7 +236,7 @@ class TrialModel(kt.HyperModel):
     def fit(self, hp: kt.HyperParameters, model: Any, *args: Any, **kwargs: Any) -> Any:
         cfg = self.cfg
         hyperband = {k: kwargs[k] for k in ("epochs", "initial_epoch") if k in kwargs}
-        callbacks = [keras.callbacks.TerminateOnNaN(), *kwargs.get("callbacks", [])]
+        callbacks = [stop_on_nan(), *kwargs.get("callbacks", [])]
         history = fit_model(model, cfg, self.datasets.get(cfg), callbacks, verbose=0, **hyperband)
         logs = history.history
         self.epochs_run += len(history.epoch)

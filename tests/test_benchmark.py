@@ -18,7 +18,7 @@ def test_quick_benchmark_produces_every_figure(tmp_path):
     for heading in ("1. Start-up", "2. Train overhead", "3. Data loading", "4. Tuning", "5. Throughput", "6. Backends"):
         assert f"### {heading}" in text, heading
     for figure in ("dlcli --help", "dlcli runs list", "dlcli validate", "import tensorflow",
-                   "digits MLP", "digits CNN", "CSV", "Parquet", "wall ratio", "epoch ratio",
+                   "digits MLP", "digits CNN", "CSV", "Parquet", "wall ratio", "epoch ratio", "epoch ratio, lean",
                    "dlcli peak RSS MB", "fits by hand", "--workers 2 vs --workers 1", "peak RSS MB, 2 trials vs 1",
                    "samples/s", "| tensorflow |", "| jax |", "| torch |", "CNN test acc"):
         assert figure in text, figure

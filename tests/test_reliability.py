@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import signal
@@ -15,7 +14,7 @@ import pytest
 import yaml
 
 from dlcli import runs
-from .conftest import BACKEND, tiny_config
+from .conftest import BACKEND, read_csv, tiny_config
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0", "PYTHONUNBUFFERED": "1"}
 
@@ -23,10 +22,6 @@ ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0", 
 def dlcli(*args: str | Path) -> list[str]:
     return [sys.executable, "-m", "dlcli.cli", *map(str, args)]
 
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
 
 
 def slow_config(write_config, epochs: int = 400) -> Path:
@@ -153,3 +148,38 @@ def test_run_json_records_what_repeats_the_run(cli, write_config, runs_dir):
     assert info["config"]["seed"] == 1 and info["config"]["fit"]["epochs"] == 1
     assert {"python", BACKEND, "keras", "numpy", "dlcli"} <= set(info["versions"])
     assert info["data"]["fingerprint"].startswith("sha256:")
+
+
+def test_tune_resumes_after_kill_9_keeping_finished_trials(write_config, runs_dir):
+    space = {"model.layers.0.units": [4, 8], "compile.optimizer.learning_rate": [0.01, 0.02]}
+    config = write_config(tiny_config(
+        data={"source": "digits", "scale": "standard"},
+        model={"layers": [{"type": "Dense", "units": 8, "activation": "relu"},
+                          {"type": "Dense", "units": 10, "activation": "softmax"}]},
+        fit={"epochs": 25, "batch_size": 16},
+        tune={"strategy": "grid", "objective": "val_accuracy", "space": space}), "grid.yaml")
+    proc = subprocess.Popen(dlcli("tune", config, "--runs-dir", runs_dir), env=ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    deadline, finished = time.time() + 240, []
+    while time.time() < deadline and len(finished) < 2:
+        assert proc.poll() is None, proc.communicate()
+        found = list(runs_dir.glob("*/trials.csv"))
+        if found:
+            finished = [r for r in read_csv(found[0]) if r["status"] == "completed"]
+        time.sleep(0.2)
+    assert len(finished) >= 2, "the search never finished two trials"
+    proc.kill()  # kill -9: no handler runs
+    proc.communicate(timeout=30)
+    run_dir = found[0].parent
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
+
+    done = subprocess.run(dlcli("tune", config, "--resume", run_dir), env=ENV, capture_output=True, text=True,
+                          timeout=400)
+    assert done.returncode == 0, done.stderr
+    after = read_csv(run_dir / "trials.csv")
+    assert len(after) == 4 and all(r["status"] == "completed" for r in after)
+    assert len({(r["model.layers.0.units"], r["compile.optimizer.learning_rate"]) for r in after}) == 4
+    by_id = {r["trial_id"]: r for r in after}
+    for row in finished:  # finished trials were kept, not rerun: the same row, score and seconds
+        assert by_id[row["trial_id"]] == row
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "completed"

@@ -353,3 +353,9 @@ def test_config_errors_need_no_tensorflow(write_config):
     out = subprocess.run([sys.executable, "-c", code, str(write_config(tiny_config()))], capture_output=True,
                          text=True, check=True).stdout.split()
     assert out == ["ConfigError", "False"]
+
+
+def test_backup_can_be_turned_off(cli, write_config, runs_dir):
+    train_ok(cli, write_config(tiny_config(fit={"epochs": 2, "backup": False})))
+    run = only_run(runs_dir)
+    assert not (run / "backup").exists() and len(read_csv(run / "history.csv")) == 2
