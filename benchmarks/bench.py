@@ -396,6 +396,11 @@ def machine() -> str:
             f"Python {platform.python_version()}, {versions}")
 
 
+def gpu_visible() -> bool:
+    """Whether an NVIDIA GPU is visible (without importing a framework)."""
+    return Path("/proc/driver/nvidia/gpus").exists()
+
+
 def markdown(title: str, rows: list[dict]) -> str:
     sys.path.insert(0, str(ROOT))
     from dlcli.report import format_table
@@ -425,7 +430,8 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or (None if args.quick else HERE / "results.md")
     parts = [f"# dlcli benchmark results\n\nMachine: {machine()}.\n\n"
              f"Mode: {'quick' if args.quick else 'full'} ({sizes.reps} repetition(s), medians; both sides are fresh "
-             f"processes, alternating). Run on {time.strftime('%Y-%m-%d %H:%M')}.\n"]
+             f"processes, alternating). Run on {time.strftime('%Y-%m-%d %H:%M')}.\n\n"
+             f"GPU: {'one is visible (dlcli uses it: device auto).' if gpu_visible() else 'none on this machine, so no GPU figures.'}\n"]
     with tempfile.TemporaryDirectory(prefix="dlcli-bench-") as tmp:
         work = Path(tmp)
         tables = write_table(work, sizes.table_rows)
