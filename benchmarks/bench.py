@@ -458,8 +458,8 @@ def merge_sections(previous: str, parts: list[str]) -> list[str]:
     sections = {text.split("\n", 1)[0]: "### " + text for text in old}
     for text in parts[1:]:
         sections[text.split("\n", 1)[0].removeprefix("### ")] = text
-    note = f"{header.rstrip()}\n\nSections {', '.join(sorted({p.split('.', 1)[0][4:] for p in parts[1:]}))} rerun on " \
-           f"{time.strftime('%Y-%m-%d %H:%M')}.\n"
+    rerun = ", ".join(sorted({p.split(".", 1)[0][4:] for p in parts[1:]}))
+    note = f"{header.rstrip()}\n\nSection(s) {rerun} rerun on {time.strftime('%Y-%m-%d %H:%M')}.\n"
     return [note, *(sections[k].rstrip() + "\n" for k in sorted(sections))]
 
 
