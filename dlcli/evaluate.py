@@ -24,7 +24,8 @@ from dlcli import runtime
 from dlcli.config import ExperimentConfig, load_config
 from dlcli.data import Preprocessing, check_finite, keras_inputs, prepare, read_table, table_features
 from dlcli.errors import DataError, RunError, allowed_list
-from dlcli.runs import atomic_write_json, effective_status, load_run_info, now_iso, read_history, read_metrics
+from dlcli.runs import (atomic_write_json, create_unique_dir, effective_status, load_run_info, now_iso, read_history,
+                        read_metrics)
 
 TABLE_SUFFIXES = (".csv", ".parquet")
 INPUT_SUFFIXES = (".csv", ".parquet", ".npz")
@@ -383,15 +384,7 @@ def new_evaluation_dir(run_dir: Path) -> Path:
     """Create ``run_dir/evaluations/<YYYYmmdd-HHMMSS>``, unique even within one second (never overwrites)."""
     root = Path(run_dir) / "evaluations"
     root.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    for attempt in range(1, 10_000):
-        path = root / (stamp if attempt == 1 else f"{stamp}-{attempt}")
-        try:
-            path.mkdir()
-        except FileExistsError:
-            continue
-        return path
-    raise RunError(f"{root}: could not create a new evaluation directory for {stamp}")
+    return create_unique_dir(root, time.strftime("%Y%m%d-%H%M%S"), "evaluation")
 
 
 def write_evaluation(run: TrainedRun, result: Evaluation, matrix: list[list[int]] | None, force: bool,

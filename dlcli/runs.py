@@ -65,18 +65,23 @@ def safe_name(name: str) -> str:
     return cleaned[:60] or "run"
 
 
-def create_run_dir(runs_dir: Path, name: str) -> Path:
-    """Create ``runs_dir/<YYYYmmdd-HHMMSS>-<name>``, unique even within one second."""
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{safe_name(name)}"
+def create_unique_dir(parent: Path, stem: str, what: str = "run") -> Path:
+    """Create ``parent/<stem>``, or ``<stem>-2``, ``-3``... if taken: ``mkdir`` is atomic, so two processes
+    never get the same directory and nothing is overwritten."""
     for attempt in range(1, 10_000):
-        path = runs_dir / (stem if attempt == 1 else f"{stem}-{attempt}")
+        path = parent / (stem if attempt == 1 else f"{stem}-{attempt}")
         try:
             path.mkdir()
         except FileExistsError:
             continue
         return path
-    raise RunError(f"{runs_dir}: could not create a new run directory for {stem}")
+    raise RunError(f"{parent}: could not create a new {what} directory for {stem}")
+
+
+def create_run_dir(runs_dir: Path, name: str) -> Path:
+    """Create ``runs_dir/<YYYYmmdd-HHMMSS>-<name>``, unique even within one second."""
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    return create_unique_dir(runs_dir, f"{time.strftime('%Y%m%d-%H%M%S')}-{safe_name(name)}")
 
 
 @contextlib.contextmanager

@@ -409,7 +409,8 @@ def train(exp: Experiment, runs_dir: Path, command: str = "train", verbose: int 
         write_csv(run.path / "metrics.csv", metrics)
         save_model(exp.model, run.path)
         plotting.join()
-        diagnosis = write_fit_report(exp, run.path, metrics, read_history(run.path / "history.csv"))
+        full_history = read_history(run.path / "history.csv")  # every epoch, those before a resume too
+        diagnosis = write_fit_report(exp, run.path, metrics, full_history)
         tracker.log_results(exp, metrics, run.path)
     except KeyboardInterrupt:
         last = int(run.info.get("last_epoch") or 0)  # the monitor records each finished epoch there
@@ -429,8 +430,8 @@ def train(exp: Experiment, runs_dir: Path, command: str = "train", verbose: int 
     run.finish("completed", epochs=epochs, last_epoch=monitor.last_epoch,
                test_metrics={k: v for k, v in test.items() if k != "split"})
     tracker.end("FINISHED")
-    return TrainResult(run_dir=run.path, run_id=run.id, metrics=metrics,
-                       history=read_history(run.path / "history.csv"), seconds=run.info["seconds"], epochs_run=epochs, diagnosis=diagnosis)
+    return TrainResult(run_dir=run.path, run_id=run.id, metrics=metrics, history=full_history,
+                       seconds=run.info["seconds"], epochs_run=epochs, diagnosis=diagnosis)
 
 
 def baseline_loss(exp: Experiment) -> float | None:
