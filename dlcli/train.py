@@ -308,10 +308,11 @@ def backup_epoch(run_dir: Path) -> int:
 
 def read_history(path: Path) -> dict[str, list[float]]:
     """``history.csv`` as {column: values}, without the epoch column."""
+    from dlcli.runs import read_csv_rows
+
     if not path.exists():
         return {}
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = read_csv_rows(path)
     columns = [c for c in (rows[0] if rows else {}) if c != "epoch"]
     return {c: [float(r[c]) if r[c] not in ("", None) else float("nan") for r in rows] for c in columns}
 
