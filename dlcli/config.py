@@ -87,6 +87,82 @@ class SplitConfig(_Strict):
         return self
 
 
+# ---------------------------------------------------------------------------------------------
+# Table columns (data.columns): what each column of a .csv / .parquet file is and how it is encoded.
+# The machinery lives in ``dlcli/columns.py``; these are the settings, each default next to its meaning.
+
+SCALES = ("none", "standard", "minmax", "rescale")
+COLUMN_TYPES = ("numeric", "categorical", "binary", "date", "ignore")
+DATE_PARTS = ("year", "month", "day", "dayofweek", "dayofyear", "hour")
+
+
+class NumericColumn(_Strict):
+    """A number: missing values filled (or their rows dropped), then scaled; fitted on the train split."""
+
+    type: Literal["numeric"] = "numeric"
+    missing: Literal["median", "mean", "constant", "drop"] = Field(
+        "median", description="Missing values: the train split's median or mean, fill_value (constant), or drop "
+        "the row (training and evaluate; predict then refuses a missing value).")
+    fill_value: float = Field(0.0, description="The value missing entries get with missing: constant.")
+    indicator: bool = Field(True, description="Add a 0/1 input <name>_missing when the train split had missing "
+                            "values in this column (the model can then learn what 'missing' means).")
+    scale: Literal["none", "standard", "minmax", "rescale"] | None = Field(
+        None, description="none, standard (z-score), minmax or rescale (x / 255); default: data.scale.")
+
+
+class CategoricalColumn(_Strict):
+    """Strings or integer codes: one 0/1 input per kept value (one-hot)."""
+
+    type: Literal["categorical"] = "categorical"
+    max_categories: int = Field(50, ge=2, le=10_000, description="Keep at most this many of the most common "
+                                "values (train split); the rest share one 'other' input with values never seen "
+                                "in training.")
+    min_frequency: int = Field(1, ge=1, description="Values seen fewer times than this in the train split go to "
+                               "'other' too.")
+    missing: Literal["category", "most_frequent"] = Field(
+        "category", description="category: missing is a value of its own (an input <name>=<missing>); "
+        "most_frequent: counted as the train split's most common value.")
+
+
+class BinaryColumn(_Strict):
+    """Two values mapped to 0 and 1 (one input)."""
+
+    type: Literal["binary"] = "binary"
+    positive: str | int | float | bool | None = Field(None, description="The value that becomes 1; default: a true-like value (true, "
+                                 "yes, y, t, 1) if there is one, else the larger of the two in sorted order. "
+                                 "Missing values become the train split's most common value.")
+
+
+class DateColumn(_Strict):
+    """Dates (or date-times) expanded into numeric parts, each filled with its median and scaled."""
+
+    type: Literal["date"] = "date"
+    parts: list[Literal["year", "month", "day", "dayofweek", "dayofyear", "hour"]] = Field(
+        ["year", "month", "day", "dayofweek"], min_length=1, description="The numbers taken from each date.")
+    scale: Literal["none", "standard", "minmax", "rescale"] | None = Field(
+        None, description="Scaling of the parts; default: data.scale.")
+
+
+class IgnoreColumn(_Strict):
+    """Not fed to the model (an ID, a row number, a constant, free text)."""
+
+    type: Literal["ignore"] = "ignore"
+
+
+def _column_from_name(value: Any) -> Any:
+    return {"type": value} if isinstance(value, str) else value
+
+
+def _column_schema(schema: dict[str, Any]) -> None:
+    schema["additionalProperties"] = {"anyOf": [{"type": "string", "enum": list(COLUMN_TYPES),
+                                                 "description": "Just the type, with its defaults."},
+                                                schema["additionalProperties"]]}
+
+
+ColumnSpec = Annotated[Union[NumericColumn, CategoricalColumn, BinaryColumn, DateColumn, IgnoreColumn],
+                       Field(discriminator="type")]
+
+
 class DataConfig(_Strict):
     """Where the samples come from and how they are prepared."""
 
@@ -101,8 +177,17 @@ class DataConfig(_Strict):
     split: SplitConfig = Field(default_factory=SplitConfig, description="Train/val/test fractions.")
     scale: Literal["none", "standard", "minmax", "rescale"] = Field(
         "none", description="Feature scaling, fitted on the train split only: none, standard (z-score), "
-        "minmax (to [0, 1]) or rescale (x / 255, for pixels)."
+        "minmax (to [0, 1]) or rescale (x / 255, for pixels). For a table, the default of each numeric column."
     )
+    columns: dict[str, ColumnSpec] = Field(
+        default_factory=dict, json_schema_extra=_column_schema,
+        description="Tables: the type of each column (numeric, categorical, binary, date, ignore) and its options; "
+        "a bare type name takes the defaults. Columns not listed get the type `dlcli init` would infer "
+        "(`dlcli config show` prints what each became).")
+    target_scale: Literal["none", "standard"] = Field(
+        "none", description="Regression: standard fits the target's mean and spread on the train split and ends the "
+        "model in a Rescaling layer, so the network learns a standardised target while predictions, loss and "
+        "metrics stay in the target's own units.")
     reshape: list[int] | None = Field(
         None, min_length=1, description="Shape of one sample, e.g. [8, 8, 1] to feed Conv2D."
     )
@@ -113,6 +198,23 @@ class DataConfig(_Strict):
     color_mode: Literal["rgb", "grayscale", "rgba"] = Field(
         "rgb", description="Image folders: 3, 1 or 4 channels per pixel."
     )
+
+    @field_validator("columns", mode="before")
+    @classmethod
+    def _column_shorthands(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(k): _column_from_name(v) for k, v in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _column_defaults(self) -> DataConfig:
+        # Each column's scaling defaults to data.scale; filled in so that the resolved config shows it.
+        for spec in self.columns.values():
+            if isinstance(spec, (NumericColumn, DateColumn)) and spec.scale is None:
+                spec.scale = self.scale
+        if self.target is not None and self.target in self.columns:
+            raise ValueError(f"columns.{self.target} is the target ({self.target!r}); list only feature columns")
+        return self
 
     @field_validator("reshape")
     @classmethod

@@ -26,6 +26,7 @@ ONE_HOT_LOSSES = {"categorical_crossentropy", "categorical_focal_crossentropy", 
 BINARY_LOSSES = {"binary_crossentropy", "binary_focal_crossentropy", "hinge", "squared_hinge"}
 
 Task = Literal["classification", "regression"]
+ARRAY_FIELDS = ("offset", "factor", "row_hashes")  # saved in preprocessing.npz, the rest in preprocessing.json
 Encoding = Literal["sparse", "one_hot", "binary", "none"]
 
 
@@ -52,8 +53,17 @@ class Preprocessing:
     feature_names: list[str] | None = None
     class_names: list[str] | None = None
     target: str | None = None
+    # Tables: each input column's fitted encoding (dlcli.columns), in model-input order; the raw dtypes.
+    columns: list[dict[str, Any]] | None = None
+    dtypes: dict[str, str] | None = None
+    input_names: list[str] | None = None  # the model's inputs (one per encoded value)
+    # Regression with data.target_scale: standard: the model ends in Rescaling(target_std, target_mean).
+    target_mean: float | None = None
+    target_std: float | None = None
     offset: np.ndarray | None = field(default=None, repr=False)
     factor: np.ndarray | None = field(default=None, repr=False)
+    # Hashes of the encoded training rows (features and label): evaluate warns when a file repeats them.
+    row_hashes: np.ndarray | None = field(default=None, repr=False)
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         """Scale and reshape raw samples (float32), in place where possible."""
@@ -82,10 +92,10 @@ class Preprocessing:
         """Write ``preprocessing.json`` (and ``preprocessing.npz`` for scaling arrays) into ``directory``."""
         from dlcli.runs import atomic_write_text
 
-        meta = {k: v for k, v in asdict(self).items() if k not in ("offset", "factor")}
+        meta = {k: v for k, v in asdict(self).items() if k not in ARRAY_FIELDS}
         atomic_write_text(directory / "preprocessing.json", json.dumps(meta, indent=2))
-        if self.offset is not None or self.factor is not None:
-            arrays = {k: v for k, v in (("offset", self.offset), ("factor", self.factor)) if v is not None}
+        arrays = {k: getattr(self, k) for k in ARRAY_FIELDS if getattr(self, k) is not None}
+        if arrays:
             tmp = directory / ".preprocessing.tmp.npz"
             np.savez(tmp, **arrays)
             tmp.replace(directory / "preprocessing.npz")
@@ -113,6 +123,8 @@ class Dataset:
     prep: Preprocessing
     fingerprint: str
     source: str
+    notes: list[str] = field(default_factory=list)  # what the user should know (dropped rows, ...)
+    columns: list[dict[str, Any]] | None = None  # tables: what each column became (dlcli.columns.describe)
 
     @property
     def num_classes(self) -> int | None:
@@ -206,44 +218,37 @@ def read_table(path: Path) -> Any:
     return df
 
 
-def _load_table(path: Path, cfg: DataConfig) -> RawData:
-    df = read_table(path)
-    columns = [str(c) for c in df.columns]
-    df.columns = columns
+_TABLE_CACHE: dict[tuple, Any] = {}  # the last table read: a search re-prepares data without reading it again
+
+
+def load_table(path: Path) -> Any:
+    """``read_table`` with string column names, kept for the next call while the file is unchanged."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    if key not in _TABLE_CACHE:
+        df = read_table(path)
+        df.columns = [str(c) for c in df.columns]
+        _TABLE_CACHE.clear()
+        _TABLE_CACHE[key] = df
+    return _TABLE_CACHE[key]
+
+
+def check_target_column(columns: list[str], cfg: DataConfig, path: Path) -> str:
+    """The target column's name, checked against the table's columns."""
     if cfg.target is None:
         raise ConfigError("data.target", f"required for {path.suffix} files: the column to predict "
                           f"(columns: {allowed_list(columns)})")
     if cfg.target not in columns:
         raise ConfigError("data.target", f"{cfg.target!r} is not a column of {path}.{did_you_mean(cfg.target, columns)}"
                           f" (columns: {allowed_list(columns)})")
-    features = feature_columns(columns, cfg)
-    x = table_features(df, features, path)
-    y = df[cfg.target].to_numpy()
-    if df[cfg.target].isna().any():
-        row = int(np.flatnonzero(df[cfg.target].isna().to_numpy())[0])
-        raise DataError(f"{path}: column {cfg.target!r} (the target) has a missing value in data row {row + 1}")
-    return RawData(x=x, y=y, feature_names=features)
-
-
-def feature_columns(columns: list[str], cfg: DataConfig) -> list[str]:
-    """The feature columns the config selects, validated against ``columns``."""
-    if cfg.features is None:
-        return [c for c in columns if c != cfg.target]
-    for i, name in enumerate(cfg.features):
-        if name not in columns:
-            raise ConfigError(f"data.features[{i}]", f"{name!r} is not a column.{did_you_mean(name, columns)} "
-                              f"(columns: {allowed_list(columns)})")
-        if name == cfg.target:
-            raise ConfigError(f"data.features[{i}]", f"{name!r} is the target; a feature cannot be the target")
-    return list(cfg.features)
+    return cfg.target
 
 
 def table_features(df: Any, features: list[str], path: Path | str) -> np.ndarray:
-    """Feature columns as one float32 array; non-numeric or non-finite values are errors naming the column."""
+    """Feature columns as one float32 array (runs trained before typed columns); non-numeric or non-finite
+    values are errors naming the column."""
     import pandas as pd
 
-    if not features:
-        raise DataError(f"{path}: no feature columns are left besides the target")
     for name in features:
         col = df[name]
         if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
@@ -251,7 +256,7 @@ def table_features(df: Any, features: list[str], path: Path | str) -> np.ndarray
             example = col[bad].iloc[0] if bad.any() else col.iloc[0]
             row = int(np.flatnonzero(bad.to_numpy())[0]) + 1 if bad.any() else 1
             raise DataError(f"{path}: column {name!r} is not numeric (data row {row} holds {example!r}); "
-                            f"encode it as numbers or leave it out with data.features")
+                            f"encode it as numbers")
     x = df[features].to_numpy(dtype=np.float32)
     check_finite(x, features, path)
     return x
@@ -299,6 +304,14 @@ def load_raw(cfg: DataConfig) -> RawData:
         return _load_bundled(cfg.source)
     if cfg.kind == "keras":
         return _load_keras(cfg.source)
+    path = source_path(cfg)
+    if path.suffix.lower() != ".npz":
+        raise ValueError(f"{path}: tables are prepared by prepare_table")  # a bug, not a user error
+    return _load_npz(path)
+
+
+def source_path(cfg: DataConfig) -> Path:
+    """The data file a config names, checked: a .csv / .parquet / .npz file that exists."""
     path = Path(cfg.source)
     if path.suffix.lower() not in FILE_SUFFIXES:
         names = BUNDLED_DATASETS + KERAS_DATASETS
@@ -310,9 +323,7 @@ def load_raw(cfg: DataConfig) -> RawData:
         raise DataError(f"data.source: file not found: {path}")
     if not path.is_file():
         raise DataError(f"data.source: {path} is not a file")
-    if path.suffix.lower() == ".npz":
-        return _load_npz(path)
-    return _load_table(path, cfg)
+    return path
 
 
 # ---------------------------------------------------------------------------------------------
@@ -363,7 +374,7 @@ def _encode_classes(raw: RawData, encoding: Encoding, where: str) -> tuple[np.nd
     return index, names, test_index
 
 
-def _split_indices(n: int, cfg: DataConfig, seed: int, strata: np.ndarray | None, has_test: bool) -> tuple:
+def split_indices(n: int, cfg: DataConfig, seed: int, strata: np.ndarray | None, has_test: bool) -> tuple:
     from sklearn.model_selection import train_test_split
 
     split = cfg.split
@@ -446,6 +457,10 @@ def prepare(cfg: ExperimentConfig) -> Dataset:
     if dcfg.kind == "folder":
         return images.prepare_folder(cfg)
     images.check_image_settings_unused(dcfg)
+    if dcfg.kind == "file" and Path(dcfg.source).suffix.lower() in (".csv", ".parquet"):
+        return prepare_table(cfg)
+    if dcfg.columns:
+        raise ConfigError("data.columns", f"is for .csv and .parquet tables; {dcfg.source!r} has no named columns")
     raw = load_raw(dcfg)
     where = dcfg.source if dcfg.kind == "file" else f"data.source {dcfg.source!r}"
     encoding = label_encoding(cfg.compile.loss)
@@ -463,10 +478,10 @@ def prepare(cfg: ExperimentConfig) -> Dataset:
 
     x_all = raw.x
     if own_test:
-        train, val, _ = _split_indices(len(x_all), dcfg, cfg.seed, strata, has_test=True)
+        train, val, _ = split_indices(len(x_all), dcfg, cfg.seed, strata, has_test=True)
         x_test, y_test = raw.x_test.astype(np.float32), y_test_all
     else:
-        train, val, test = _split_indices(len(x_all), dcfg, cfg.seed, strata, has_test=False)
+        train, val, test = split_indices(len(x_all), dcfg, cfg.seed, strata, has_test=False)
         x_test, y_test = x_all[test].astype(np.float32, copy=False), y_all[test]
     # Fancy indexing copies, so scaling below may work in place without touching the raw data.
     x_train = x_all[train].astype(np.float32, copy=False)
@@ -474,7 +489,7 @@ def prepare(cfg: ExperimentConfig) -> Dataset:
     sample_shape = tuple(int(d) for d in x_all.shape[1:])
     input_shape = input_shape_for(sample_shape, dcfg.reshape)
     offset, factor = _fit_scaling(x_train, dcfg.scale)
-    prep = Preprocessing(
+    prep = Preprocessing(**target_scaling(dcfg, encoding, y_all[train]),
         task="regression" if encoding == "none" else "classification",
         encoding=encoding,
         scale=dcfg.scale,
@@ -492,3 +507,91 @@ def prepare(cfg: ExperimentConfig) -> Dataset:
         x_test=prep.transform(x_test), y_test=y_test,
         prep=prep, fingerprint=fingerprint, source=dcfg.source,
     )
+
+
+def target_scaling(dcfg: DataConfig, encoding: Encoding, y_train: np.ndarray) -> dict[str, float]:
+    """``target_mean`` / ``target_std`` of the train split, for ``data.target_scale: standard`` (regression)."""
+    if dcfg.target_scale == "none":
+        return {}
+    if encoding != "none":
+        raise ConfigError("data.target_scale", "standard is for regression targets; a classification loss needs the "
+                          "labels as they are: set target_scale: none")
+    std = float(np.std(y_train, dtype=np.float64))
+    return {"target_mean": float(np.mean(y_train, dtype=np.float64)), "target_std": std if std > 0 else 1.0}
+
+
+def row_hashes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """One 64-bit hash per row of features and label (pandas' hash, combined column by column)."""
+    import pandas as pd
+
+    flat_y = y.reshape(len(y), -1)
+    out = np.zeros(len(x), dtype=np.uint64)
+    for column in (*x.reshape(len(x), -1).T, *flat_y.T):
+        out = out * np.uint64(1_000_003) ^ pd.util.hash_array(np.ascontiguousarray(column))
+    return out
+
+
+def prepare_table(cfg: ExperimentConfig, fitted: Preprocessing | None = None) -> Dataset:
+    """A .csv / .parquet table: type its columns, drop unusable rows, split, then encode with state fitted on
+    the train split only (or with ``fitted``, a run's saved preprocessing, to rebuild its splits exactly).
+
+    The encoded rows are written in train, val, test order into one float32 array whose slices are the
+    splits, so the table costs one extra copy (the encoded array) beside pandas' frame.
+    """
+    from dlcli import columns as cols
+
+    dcfg = cfg.data
+    path = source_path(dcfg)
+    where = str(path)
+    df = load_table(path)
+    names = list(df.columns)
+    target = check_target_column(names, dcfg, path)
+    plans = cols.plan_columns(df, dcfg, where)
+    notes: list[str] = []
+    drop = df[target].isna().to_numpy()
+    if drop.any():
+        notes.append(f"dropped {int(drop.sum())} row(s) whose target {target!r} is missing")
+    drop_cols = [p.name for p in plans if p.kind == "numeric" and p.spec.missing == "drop"]
+    if drop_cols:
+        empty = df[drop_cols].isna().to_numpy().any(axis=1) & ~drop
+        if empty.any():
+            notes.append(f"dropped {int(empty.sum())} row(s) with a missing value in {', '.join(drop_cols)} "
+                         f"(missing: drop)")
+        drop |= empty
+    rows = np.flatnonzero(~drop)
+    if not len(rows):
+        raise DataError(f"{where}: no row is left after dropping rows with a missing target or value")
+    encoding = label_encoding(cfg.compile.loss)
+    y_raw = df[target].to_numpy()[rows]
+    if encoding == "none":
+        y_all = _numeric_target(y_raw, where)
+        class_names, strata = None, None
+    else:
+        index, class_names, _ = _encode_classes(RawData(x=y_raw[:0], y=y_raw), encoding, where)
+        y_all = encode_indices(index, len(class_names), encoding)
+        strata = index if dcfg.split.stratify else None
+    train, val, test = split_indices(len(rows), dcfg, cfg.seed, strata, has_test=False)
+    order = np.concatenate([train, val, test])
+    used = [p for p in plans if p.kind != "ignore"]
+    if fitted is not None:
+        states = fitted.columns or []
+    else:
+        train_rows = rows[train]
+        states = [cols.fit_column(p, df[p.name].to_numpy()[train_rows], where) for p in used]
+    encoded = cols.encode(df, states, where, rows=rows[order])
+    x, y = encoded.x, y_all[order]
+    bounds = np.cumsum([len(train), len(val)])
+    input_names = [n for state in states for n in cols.output_names(state)]
+    x = x.reshape((len(x), *input_shape_for((x.shape[1],), dcfg.reshape)))
+    hashes = row_hashes(x, y)
+    prep = Preprocessing(
+        task="regression" if encoding == "none" else "classification", encoding=encoding, scale=dcfg.scale,
+        sample_shape=[int(encoded.x.shape[1])], input_shape=list(x.shape[1:]),
+        feature_names=[p.name for p in used], class_names=class_names, target=target,
+        columns=states, dtypes={p.name: str(df[p.name].dtype) for p in used}, input_names=input_names,
+        row_hashes=np.sort(hashes[: bounds[0]]), **target_scaling(dcfg, encoding, y[: bounds[0]]))
+    fingerprint = "sha256:" + hashlib.sha256(hashes.tobytes()).hexdigest()[:16]
+    return Dataset(x_train=x[: bounds[0]], y_train=y[: bounds[0]], x_val=x[bounds[0]: bounds[1]],
+                   y_val=y[bounds[0]: bounds[1]], x_test=x[bounds[1]:], y_test=y[bounds[1]:], prep=prep,
+                   fingerprint=fingerprint, source=dcfg.source, notes=notes,
+                   columns=cols.describe(plans, states))

@@ -260,6 +260,10 @@ def build_model(cfg: ExperimentConfig, prep: Preprocessing) -> Any:
                               f"({_first_line(exc)[:120]}); use fewer units or filters") from None
         shape = tuple(model.output_shape)
     check_output(cfg, prep, shape)
+    if prep.target_std is not None:
+        # data.target_scale: standard. The layers learn a standardised target; this maps it back, so the
+        # loss, the metrics and the predictions are in the target's own units.
+        model.add(keras.layers.Rescaling(scale=prep.target_std, offset=prep.target_mean, name="target_scale"))
     metrics = resolve_metrics(cfg.compile, prep)
     model.compile(optimizer=make_optimizer(cfg.compile.optimizer), loss=loss, metrics=metrics)
     return model

@@ -1,0 +1,462 @@
+"""Table columns: infer each column's type, fit its encoding on the train split, encode any table.
+
+A column is ``numeric`` (missing values filled, optional ``<name>_missing`` flag, scaled),
+``categorical`` (one-hot of the most common values, with a ``<missing>`` input and an ``<other>``
+input for rare and unseen values), ``binary`` (two values -> 0/1), ``date`` (numeric parts) or
+``ignore``. :func:`infer_column` applies the rules ``dlcli init`` writes into the config (and that
+columns the config does not list get); :func:`fit_column` learns everything from the train split
+only; :func:`encode` turns a raw DataFrame into the model's float32 inputs with that fitted state.
+
+The fitted state is plain JSON (``preprocessing.json``): categories in their order, fill values,
+scaler statistics, the binary mapping. Nothing is pickled, so loading a run never runs code.
+Vectorised pandas / NumPy (no scikit-learn transformers, no ``tf.data``): the same code serves the
+TensorFlow, JAX and PyTorch backends and imports no TensorFlow.
+
+Inference thresholds (each overridable per column in ``data.columns``):
+
+- the first column, unnamed (``""`` or ``Unnamed: 0``): a row index as ``to_csv`` writes it -> ignore
+- every value missing, or a single value -> ignore
+- integers that differ in every row and count up (a row number), or a name such as ``id`` / ``rownames`` with
+  a different value in (almost) every row (>= 99%) -> ignore
+- strings with a different value in >= 99% of rows -> ignore (an ID), or free text if they average >= 3 words
+- two distinct values (or a boolean column) -> binary
+- integer codes with at most 20 distinct values -> categorical (fastai's ``max_card``)
+- other numbers -> numeric; strings that all parse as numbers -> numeric; strings that look like dates -> date
+- strings averaging >= 3 words with distinct values in over half of the rows -> free text (not modelled: an error
+  at training time that names the column, and ``ignore`` with that comment in ``init``'s config)
+- other strings -> categorical
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from dlcli.config import (BinaryColumn, CategoricalColumn, DataConfig, DateColumn, IgnoreColumn, NumericColumn,
+                          short_repr)
+from dlcli.errors import ConfigError, DataError
+
+MAX_CODES = 20  # integer columns with at most this many distinct values are categories
+ID_RATIO = 0.99  # distinct values in at least this share of the rows: an ID
+TEXT_WORDS = 3.0  # strings averaging at least this many words (and mostly distinct) are free text
+TEXT_RATIO = 0.5
+MAX_RARE = 10_000  # rare training values remembered (so that only truly new values count as unseen)
+ID_NAMES = re.compile(r"(?i)^(id|index|idx|rownames?|row_?names?|row_?(id|num|number)|unnamed: ?\d+|.*[_ ]id|id[_ ].*)$")
+DATE_LIKE = re.compile(r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2})?(\.\d+)?)?\s*(Z|[+-]\d{2}:?\d{2})?$")
+TRUE_WORDS = ("true", "yes", "y", "t", "1", "1.0")
+MISSING, OTHER = "<missing>", "<other>"
+Spec = NumericColumn | CategoricalColumn | BinaryColumn | DateColumn | IgnoreColumn
+
+
+@dataclass
+class Planned:
+    """A column's type and settings, and why: from the config, or inferred (``reason`` says from what)."""
+
+    name: str
+    spec: Spec | None  # None: free text, which is not modelled
+    reason: str
+    listed: bool = False  # set in data.columns
+
+    @property
+    def kind(self) -> str:
+        return "text" if self.spec is None else self.spec.type
+
+
+# ---------------------------------------------------------------------------------------------
+# Values as category keys
+
+
+def keys(values: Any) -> np.ndarray:
+    """A column's values as strings for matching categories (object array; None where missing).
+
+    Integral numbers lose their ``.0`` (a code read as 1.0 because of a missing value still matches 1),
+    strings lose surrounding spaces, booleans become ``True`` / ``False``.
+    """
+    import pandas as pd
+
+    series = pd.Series(values, copy=False)
+    missing = series.isna().to_numpy()
+    if pd.api.types.is_bool_dtype(series):
+        out = series.astype(object).map({True: "True", False: "False"}).to_numpy(dtype=object)
+    elif pd.api.types.is_numeric_dtype(series):
+        numbers = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        integral = np.isfinite(numbers) & (numbers == np.round(numbers)) & (np.abs(numbers) < 2**53)
+        out = np.where(integral, np.char.mod("%d", np.where(integral, numbers, 0).astype(np.int64)).astype(object),
+                       np.char.mod("%r", numbers).astype(object))
+    else:
+        out = series.astype(object).to_numpy(dtype=object, copy=True)
+        strings = np.fromiter((isinstance(v, str) for v in out), bool, len(out))
+        if not strings.all():
+            out[~strings & ~missing] = [str(v) for v in out[~strings & ~missing]]
+        out = np.asarray(pd.Series(out, dtype=object).str.strip().to_numpy(dtype=object))
+    out = np.array(out, dtype=object)  # writable (pandas may hand out read-only views)
+    out[missing] = None
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Inference
+
+
+def infer_column(series: Any, name: str, position: int) -> Planned:
+    """The type ``dlcli init`` gives a column, and a short reason for its config comment."""
+    import pandas as pd
+
+    n = len(series)
+    present = series.dropna()
+    share_missing = 1 - len(present) / max(1, n)
+    missing_note = f", {_percent(share_missing)} missing" if share_missing else ""
+    if position == 0 and (name == "" or re.fullmatch(r"Unnamed: ?0", name)):
+        return Planned(name, IgnoreColumn(), "ignore: an unnamed first column, a row index as to_csv writes it")
+    if not len(present):
+        return Planned(name, IgnoreColumn(), "ignore: every value is missing")
+    distinct = int(present.nunique())
+    if distinct == 1:
+        return Planned(name, IgnoreColumn(), f"ignore: constant ({short_repr(present.iloc[0], 30)}{missing_note})")
+    unique_ratio = distinct / len(present)
+    numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+    if ID_NAMES.fullmatch(name) and unique_ratio >= ID_RATIO:
+        return Planned(name, IgnoreColumn(), "ignore: a different value in every row and an ID's name")
+    if pd.api.types.is_bool_dtype(series) or distinct == 2:
+        values = sorted(keys(present.unique()).tolist())
+        positive = _default_positive(values)
+        return Planned(name, BinaryColumn(), f"binary: 2 values, {positive!r} -> 1{missing_note}")
+    if numeric:
+        numbers = present.to_numpy(dtype=np.float64)
+        integral = bool(np.all(numbers == np.round(numbers)))
+        if integral and unique_ratio == 1 and numbers.max() - numbers.min() + 1 == len(numbers):
+            return Planned(name, IgnoreColumn(), "ignore: a different whole number in every row, counting up: looks "
+                           "like a row number")
+        if integral and distinct <= MAX_CODES:
+            return Planned(name, CategoricalColumn(), f"categorical: {distinct} distinct integer codes{missing_note}")
+        return Planned(name, NumericColumn(), _numeric_reason(share_missing))
+    text = present.astype(str)
+    if pd.to_numeric(text.head(1000), errors="coerce").notna().all() and pd.to_numeric(text, errors="coerce").notna().all():
+        return Planned(name, NumericColumn(), _numeric_reason(share_missing) + " (numbers written as text)")
+    sample = text.head(500)
+    if sample.str.match(DATE_LIKE).mean() >= 0.8:
+        return Planned(name, DateColumn(), f"date: parsed into year, month, day and day of week{missing_note}")
+    words = float(sample.str.split().str.len().mean())
+    if words >= TEXT_WORDS and unique_ratio > TEXT_RATIO:
+        return Planned(name, None, f"ignore: free text ({words:.1f} words on average); dlcli does not model text")
+    if unique_ratio >= ID_RATIO:
+        return Planned(name, IgnoreColumn(), "ignore: a different value in every row, looks like an ID")
+    capped = f", the {CategoricalColumn().max_categories} most common kept" if distinct > CategoricalColumn().max_categories else ""
+    return Planned(name, CategoricalColumn(), f"categorical: {distinct} distinct strings{missing_note}{capped}")
+
+
+def _numeric_reason(share_missing: float) -> str:
+    if not share_missing:
+        return "numeric: no missing values"
+    return f"numeric: {_percent(share_missing)} missing, filled with the median"
+
+
+def _percent(share: float) -> str:
+    return f"{share:.0%}" if share >= 0.01 else f"{share:.1%}" if share >= 0.001 else "<0.1%"
+
+
+def _default_positive(values: list[str]) -> str:
+    true_like = [v for v in values if v.lower() in TRUE_WORDS]
+    return true_like[0] if true_like else values[-1]
+
+
+def plan_columns(df: Any, dcfg: DataConfig, where: str) -> list[Planned]:
+    """Every column but the target: its type from ``data.columns`` or inferred; checked against the table.
+
+    Raises:
+        ConfigError: ``data.columns`` names a column the table does not have, or a listed type cannot read it.
+        DataError: an unlisted column holds free text (dlcli does not model text).
+    """
+    columns = [str(c) for c in df.columns]
+    for name in dcfg.columns:
+        if name not in columns:
+            from dlcli.errors import allowed_list, did_you_mean
+
+            raise ConfigError(f"data.columns.{name}", f"{name!r} is not a column of {where}."
+                              f"{did_you_mean(name, columns)} (columns: {allowed_list(columns)})")
+    selected = set(dcfg.features) if dcfg.features is not None else None
+    plans = []
+    for position, name in enumerate(columns):
+        if name == dcfg.target:
+            continue
+        if name in dcfg.columns:
+            plans.append(Planned(name, dcfg.columns[name], f"{dcfg.columns[name].type}: set in data.columns",
+                                 listed=True))
+        elif selected is not None and name not in selected:
+            plans.append(Planned(name, IgnoreColumn(), "ignore: not in data.features"))
+        else:
+            plan = infer_column(df[name], name, position)
+            if isinstance(plan.spec, (NumericColumn, DateColumn)):
+                plan.spec.scale = dcfg.scale
+            plans.append(plan)
+    for plan in plans:
+        if plan.spec is None:
+            raise DataError(f"{where}: column {plan.name!r} looks like free text ({plan.reason.split('(')[1].split(')')[0]}); "
+                            f"dlcli does not model text. Set data.columns.{plan.name}: ignore to leave it out, or "
+                            f"categorical to one-hot its most common values")
+    if all(p.kind == "ignore" for p in plans):
+        raise DataError(f"{where}: no feature column is left besides the target {dcfg.target!r}: "
+                        + "; ".join(f"{p.name}: {p.reason}" for p in plans)[:400])
+    return plans
+
+
+# ---------------------------------------------------------------------------------------------
+# Fitting (train split only) and encoding
+
+
+def fit_column(plan: Planned, values: Any, where: str) -> dict[str, Any] | None:
+    """The fitted state of one column from its train-split values (None for an ignored column)."""
+    import pandas as pd
+
+    spec, name = plan.spec, plan.name
+    if spec is None or spec.type == "ignore":
+        return None
+    series = pd.Series(values, copy=False)
+    if spec.type == "numeric":
+        numbers = to_numbers(series, name, where)
+        present = numbers[~np.isnan(numbers)]
+        if not len(present):
+            raise DataError(f"{where}: column {name!r} has no value in the train split; set data.columns.{name}: "
+                            f"ignore")
+        fill = {"median": lambda: float(np.median(present)), "mean": lambda: float(present.mean()),
+                "constant": lambda: float(spec.fill_value), "drop": lambda: None}[spec.missing]()
+        state = {"name": name, "type": "numeric", "missing": spec.missing, "fill": fill,
+                 "indicator": bool(spec.indicator and spec.missing != "drop" and len(present) < len(numbers))}
+        return state | _scaling(present.reshape(-1, 1), spec.scale or "none")
+    if spec.type == "date":
+        parts = date_parts(series, spec.parts, name, where)
+        fill = [float(np.nanmedian(col)) if np.isfinite(col).any() else 0.0 for col in parts.T]
+        parts = np.where(np.isnan(parts), fill, parts)
+        return {"name": name, "type": "date", "parts": list(spec.parts), "fill": fill} | _scaling(parts, spec.scale or "none")
+    k = keys(series)
+    present = k[k != None]  # noqa: E711 (elementwise)
+    uniques, counts = np.unique(present.astype(str), return_counts=True) if len(present) else (np.array([]), np.array([]))
+    if spec.type == "binary":
+        values_ = [str(v) for v in uniques]
+        if len(values_) > 2:
+            raise DataError(f"{where}: column {name!r} is set as binary but has {len(values_)} values in the train split "
+                            f"({', '.join(map(repr, values_[:5]))}...); set data.columns.{name}: categorical")
+        positive = _positive_key(spec.positive, values_, name)
+        negative = next((v for v in values_ if v != positive), None)
+        common = values_[int(np.argmax(counts))] if len(values_) else positive
+        return {"name": name, "type": "binary", "positive": positive, "negative": negative,
+                "fill": 1.0 if common == positive else 0.0}
+    order = np.lexsort((uniques, -counts))  # most common first, ties by value
+    uniques, counts = uniques[order], counts[order]
+    kept = [str(v) for v, c in zip(uniques, counts) if c >= spec.min_frequency]
+    has_missing = len(present) < len(k)
+    use_missing_slot = has_missing and spec.missing == "category"
+    slots = spec.max_categories - (1 if use_missing_slot else 0)
+    rare = len(kept) < len(uniques) or len(kept) > slots
+    if rare:
+        kept = kept[: max(1, slots - 1)]  # one slot goes to <other>
+    most_common = str(uniques[0]) if spec.missing == "most_frequent" and len(uniques) else None
+    kept_set = set(kept)
+    return {"name": name, "type": "categorical", "categories": kept, "missing_slot": use_missing_slot,
+            "other_slot": rare, "fill": most_common,
+            # Values seen in training but not kept: <other> expects them; anything else is counted as unseen.
+            "rare": [str(v) for v in uniques if v not in kept_set][:MAX_RARE]}
+
+
+def _positive_key(positive: Any, values: list[str], name: str) -> str:
+    """Which of a binary column's values is 1: the configured one (matched loosely) or the default."""
+    if positive is None:
+        if not values:
+            return "True"
+        return _default_positive(values)
+    wanted = str(positive).strip()
+    if isinstance(positive, bool):  # YAML reads yes / true as a boolean
+        matches = [v for v in values if (v.lower() in TRUE_WORDS) == positive]
+    else:
+        if isinstance(positive, float) and positive == int(positive):
+            wanted = str(int(positive))
+        matches = [v for v in values if v == wanted] or [v for v in values if v.lower() == wanted.lower()]
+    if len(matches) != 1:
+        raise ConfigError(f"data.columns.{name}.positive", f"{short_repr(positive)} is not one of the column's values "
+                          f"({', '.join(map(repr, values))})")
+    return matches[0]
+
+
+def _scaling(x: np.ndarray, kind: str) -> dict[str, Any]:
+    """Offset and factor per output column (``(x - offset) * factor``), from train values without NaN."""
+    width = x.shape[1]
+    if kind == "standard":
+        offset, spread = x.mean(axis=0), x.std(axis=0)
+    elif kind == "minmax":
+        offset, spread = x.min(axis=0), x.max(axis=0) - x.min(axis=0)
+    elif kind == "rescale":
+        offset, spread = np.zeros(width), np.full(width, 255.0)
+    else:
+        offset, spread = np.zeros(width), np.ones(width)
+    spread = np.where(spread > 0, spread, 1.0)  # a constant stays constant instead of becoming NaN
+    return {"scale": kind, "offset": [float(v) for v in offset], "factor": [float(1 / v) for v in spread]}
+
+
+def output_names(state: dict[str, Any]) -> list[str]:
+    """The model inputs one fitted column yields, named ``<column>`` or ``<column>=<value>``."""
+    name = state["name"]
+    kind = state["type"]
+    if kind == "numeric":
+        return [name] + ([f"{name}_missing"] if state["indicator"] else [])
+    if kind == "binary":
+        return [name]
+    if kind == "date":
+        return [f"{name}_{part}" for part in state["parts"]]
+    return ([f"{name}={v}" for v in state["categories"]] + ([f"{name}={MISSING}"] if state["missing_slot"] else [])
+            + ([f"{name}={OTHER}"] if state["other_slot"] else []))
+
+
+@dataclass
+class Encoded:
+    """A table encoded for the model, and what the user should hear about it."""
+
+    x: np.ndarray  # float32, one row per kept input row
+    keep: np.ndarray | None  # bool per input row: False where a ``missing: drop`` column was empty (None: all kept)
+    unseen: dict[str, int]  # column -> values not seen in training (sent to <other>, or all zeros)
+
+
+def encode(df: Any, states: list[dict[str, Any]], where: str, rows: np.ndarray | None = None) -> Encoded:
+    """Encode the columns of ``df`` with their fitted ``states`` into one float32 array.
+
+    Args:
+        df: the raw table (every column of ``states`` present).
+        states: the fitted columns, in model-input order.
+        where: the file, for messages.
+        rows: row positions to encode, in this order (default: every row); the output is written
+            straight in that order, so splits can be contiguous slices of one array.
+
+    Raises:
+        DataError: a value that cannot be read as its column's type (naming column, row and value), or a
+            binary column with a third value.
+    """
+    n = len(df) if rows is None else len(rows)
+    width = sum(len(output_names(s)) for s in states)
+    x = np.empty((n, width), dtype=np.float32)
+    keep = np.ones(n, dtype=bool)
+    unseen: dict[str, int] = {}
+    at = 0
+    for state in states:
+        column = df[state["name"]]
+        values = column.to_numpy() if rows is None else column.to_numpy()[rows]
+        at = _encode_column(state, values, x, at, keep, unseen, where, rows)
+    return Encoded(x=x, keep=None if keep.all() else keep, unseen=unseen)
+
+
+def _encode_column(state: dict[str, Any], values: np.ndarray, x: np.ndarray, at: int, keep: np.ndarray,
+                   unseen: dict[str, int], where: str, rows: np.ndarray | None) -> int:
+    import pandas as pd
+
+    name, kind = state["name"], state["type"]
+    if kind == "numeric":
+        numbers = to_numbers(pd.Series(values, copy=False), name, where, rows)
+        missing = np.isnan(numbers)
+        if state["fill"] is None:
+            keep &= ~missing
+            numbers = np.where(missing, 0.0, numbers)
+        elif missing.any():
+            numbers = np.where(missing, state["fill"], numbers)
+        x[:, at] = (numbers - state["offset"][0]) * state["factor"][0]
+        if state["indicator"]:
+            x[:, at + 1] = missing
+            return at + 2
+        return at + 1
+    if kind == "date":
+        parts = date_parts(pd.Series(values, copy=False), state["parts"], name, where, rows)
+        parts = np.where(np.isnan(parts), state["fill"], parts)
+        width = len(state["parts"])
+        x[:, at:at + width] = (parts - np.asarray(state["offset"])) * np.asarray(state["factor"])
+        return at + width
+    k = keys(values)
+    missing = pd.isna(k)
+    if kind == "binary":
+        known = (k == state["positive"]) | (k == state["negative"]) | missing
+        if not known.all():
+            row = int(np.flatnonzero(~known)[0])
+            raise DataError(f"{where}: column {name!r} is binary ({state['negative']!r} -> 0, {state['positive']!r} -> 1), "
+                            f"but data row {_row(row, rows)} holds {short_repr(values[row], 60)}")
+        x[:, at] = np.where(missing, state["fill"], k == state["positive"])
+        return at + 1
+    categories = state["categories"]
+    if state["fill"] is not None:
+        k = np.where(missing, state["fill"], k)
+        missing = np.zeros(len(k), bool)
+    codes = pd.Categorical(k, categories=categories).codes.astype(np.int64)
+    width = len(output_names(state))
+    block = x[:, at:at + width]
+    block[:] = 0.0
+    found = codes >= 0
+    block[np.flatnonzero(found), codes[found]] = 1.0
+    if state["missing_slot"]:
+        block[missing, len(categories)] = 1.0
+    other = ~found & ~(missing if state["missing_slot"] else np.zeros(len(k), bool))
+    if state["other_slot"]:
+        block[other, width - 1] = 1.0
+    if other.any():
+        # Rare values seen in training are expected in <other>; values never seen are counted for a warning.
+        seen = set(state.get("rare") or ())
+        new = [v for v in k[other] if v is not None and v not in seen]
+        if new:
+            unseen[name] = len(new)
+    return at + width
+
+
+def _row(position: int, rows: np.ndarray | None) -> int:
+    """The 1-based data row of a position in the encoded order."""
+    return int(position if rows is None else rows[position]) + 1
+
+
+def to_numbers(series: Any, name: str, where: str, rows: np.ndarray | None = None) -> np.ndarray:
+    """A column as float64 (NaN where missing); a value that is not a number is one error naming it."""
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(series):
+        return series.to_numpy(dtype=np.float64, na_value=np.nan)
+    if pd.api.types.is_numeric_dtype(series):
+        numbers = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        numbers = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        bad = np.isnan(numbers) & series.notna().to_numpy()
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise DataError(f"{where}: column {name!r} is numeric, but data row {_row(row, rows)} holds "
+                            f"{short_repr(series.iloc[row], 60)} ({int(bad.sum())} such value(s)); fix the value, "
+                            f"leave it empty (missing), or set data.columns.{name}: categorical")
+    inf = np.isinf(numbers)
+    if inf.any():
+        row = int(np.flatnonzero(inf)[0])
+        raise DataError(f"{where}: column {name!r} has {int(inf.sum())} infinite value(s), first in data row "
+                        f"{_row(row, rows)}; replace them with numbers or leave them empty (missing)")
+    return numbers
+
+
+def date_parts(series: Any, parts: list[str], name: str, where: str, rows: np.ndarray | None = None) -> np.ndarray:
+    """The numeric parts of a date column (float64, NaN where missing); an unreadable date is an error."""
+    import pandas as pd
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dates = pd.to_datetime(series, errors="coerce", format="mixed")
+    bad = dates.isna().to_numpy() & series.notna().to_numpy()
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(f"{where}: column {name!r} is a date, but data row {_row(row, rows)} holds "
+                        f"{short_repr(series.iloc[row], 60)}, which is not one; fix it or set data.columns.{name}: "
+                        f"categorical")
+    accessor = dates.dt
+    return np.stack([getattr(accessor, part).to_numpy(dtype=np.float64, na_value=np.nan) for part in parts], axis=1)
+
+
+def describe(plans: list[Planned], states: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """One row per column: name, type, inputs it yields, and why (for ``config show`` / ``validate``)."""
+    fitted = {s["name"]: s for s in states or []}
+    rows = []
+    for plan in plans:
+        state = fitted.get(plan.name)
+        inputs = len(output_names(state)) if state else (0 if plan.kind in ("ignore", "text") else None)
+        rows.append({"column": plan.name, "type": plan.kind, "inputs": inputs,
+                     "why": plan.reason if not plan.listed else "set in data.columns"})
+    return rows
