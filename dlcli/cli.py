@@ -111,7 +111,7 @@ def train(
     mlflow: MlflowOpt = False,
 ) -> None:
     """Build the model, fit it on train/val, score it on test and save everything under runs/."""
-    from dlcli.report import format_table
+    from dlcli.report import baseline_note, format_table
 
     with user_errors():
         from dlcli.errors import DlcliError
@@ -130,10 +130,13 @@ def train(
             cfg = _load(config, [*(set_ or []), *([MLFLOW_ON] if mlflow else [])], name, seed, device, backend)
             tracking.check_mlflow_installed(cfg)  # before TensorFlow and the data load
             exp = training.prepare_experiment(cfg)
+        _echo_notes(exp.data.notes)
         result = training.train(exp, _runs_dir(runs_dir), command="train", verbose=1 if sys.stdout.isatty() else 2,
                                 resume=resume)
     typer.echo("")
     typer.echo(format_table(result.metrics))
+    if result.baseline is not None:
+        typer.echo(baseline_note(result.baseline.split, result.baseline.predicts))
     if result.diagnosis is not None:
         typer.echo(f"\n{result.diagnosis.text()}")
     typer.echo(f"\nrun {result.run_id}: {result.epochs_run} epochs in {result.seconds:.1f} s")
@@ -165,7 +168,10 @@ def validate(
 
         exp = training.prepare_experiment(cfg)
     data = exp.data
+    _echo_notes(data.notes)
     typer.echo(summary_text(exp.model).rstrip())
+    if data.columns is not None:
+        typer.echo("\n".join(columns_lines(data)))
     classes = f", {len(data.prep.class_names)} classes" if data.prep.class_names else ""
     typer.echo(f"data: {len(data.x_train)} train / {len(data.x_val)} val / {len(data.x_test)} test samples, "
                f"input shape {tuple(data.prep.input_shape)}{classes} ({data.prep.task})")
@@ -202,7 +208,7 @@ def tune(
 ) -> None:
     """Search the values listed under `tune:`; each trial is a training run. Writes trials.csv, best_config.yaml
     and the best model (scored on test) to a run directory."""
-    from dlcli.report import format_table
+    from dlcli.report import baseline_note, format_table
 
     with user_errors():
         from dlcli import tune as tuning
@@ -228,6 +234,8 @@ def tune(
     typer.echo(format_table(shown))
     typer.echo("\nthe best model:")
     typer.echo(format_table(result.metrics))
+    if result.baseline is not None:
+        typer.echo(baseline_note(result.baseline.split, result.baseline.predicts))
     typer.echo(f"\nsearch {result.run_id}: {len(result.trials)} trials in {result.seconds:.1f} s; saved to "
                f"{result.run_dir}")
     typer.echo(f"retrain the best: dlcli train {result.run_dir / 'best_config.yaml'}")
@@ -253,6 +261,24 @@ def _run_dir(run: str, runs_dir: Path | None) -> Path:
     return find_run_dir(run, _runs_dir(runs_dir))
 
 
+def columns_lines(data: Any) -> list[str]:
+    """What each column of a table became and how many model inputs it yields, one line per column."""
+    rows = data.columns or []
+    width = max([len(r["column"]) for r in rows] + [6])
+    lines = [f"columns of {Path(data.source).name} (target {data.prep.target!r}): {len(data.prep.input_names or [])} "
+             f"model inputs from {sum(1 for r in rows if r['inputs'])} of {len(rows)} columns"]
+    for r in rows:
+        inputs = f"{r['inputs']} input{'s' if r['inputs'] != 1 else ''}"
+        lines.append(f"  {r['column'].ljust(width)}  {r['type']:<11} {inputs:<10} {r['why']}")
+    return lines
+
+
+def _echo_notes(notes: list[str]) -> None:
+    """Notes about the input on stderr, one line each ("warning: ..." lines keep their prefix)."""
+    for note in notes:
+        typer.echo(note if note.startswith("warning:") else f"note: {note}", err=True)
+
+
 @app.command()
 def evaluate(
     run: RunArg,
@@ -274,6 +300,7 @@ def evaluate(
         from dlcli.evaluate import evaluate_run
 
         result = evaluate_run(run_dir, data, force=force, unsafe=unsafe, backend=backend)
+    _echo_notes(result.notes)
     sections = {"metrics": result.metrics, "scores": result.scores, "per class": result.per_class,
                 "confusion matrix": result.confusion}
     typer.echo(format_sections(sections, fmt))
@@ -300,6 +327,7 @@ def predict(
         from dlcli.evaluate import predict_file
 
         result = predict_file(run_dir, input, output, unsafe=unsafe, backend=backend)
+    _echo_notes(result.notes)
     typer.echo(f"wrote {result.rows} predictions to {result.output} (columns: {', '.join(result.columns)})")
 
 
@@ -359,14 +387,16 @@ def runs_list(
 def runs_show(
     run: RunArg,
     high_error: Annotated[Optional[float], typer.Option(  # noqa: UP045
-        help="Judge the fit again with this training-error threshold (default: the run's diagnosis.high_error).",
-        min=0)] = None,
+        help="Judge the fit again with this threshold on the training error, as a fraction of the baseline's "
+        "(default: the run's diagnosis.high_error).", min=0)] = None,
     max_gap: Annotated[Optional[float], typer.Option(  # noqa: UP045
-        help="Judge the fit again with this gap threshold (default: the run's diagnosis.max_gap).", min=0)] = None,
+        help="Judge the fit again with this threshold on the gap between held-out and training relative errors "
+        "(default: the run's diagnosis.max_gap).", min=0)] = None,
     runs_dir: RunsDirOpt = None,
 ) -> None:
-    """A run's record, config, metrics and fit diagnosis (underfit / overfit / good fit)."""
-    from dlcli.report import format_table
+    """A run's record, config, metrics beside the trivial baseline, and fit diagnosis (underfit / overfit / good
+    fit)."""
+    from dlcli.report import baseline_note, format_table
     from dlcli.runs import run_details
 
     with user_errors():
@@ -375,6 +405,8 @@ def runs_show(
     typer.echo("\nconfig:\n" + textwrap.indent(details["config"].rstrip(), "  "))
     if details["metrics"]:
         typer.echo("\nmetrics:\n" + format_table(details["metrics"]))
+        if details["baseline"] is not None:
+            typer.echo(baseline_note(*details["baseline"]))
     typer.echo("\n" + details["diagnosis"])
     if details["evaluations"]:
         typer.echo("\nevaluations:\n" + format_table(details["evaluations"]))
@@ -460,6 +492,15 @@ def config_show(
 
         cfg = _load(config, set_, name, seed, device, backend)
     typer.echo(dump_yaml(cfg.to_yaml_dict()), nl=False)
+    if cfg.data.kind == "file" and Path(cfg.data.source).suffix.lower() in (".csv", ".parquet"):
+        from dlcli.data import prepare_table
+        from dlcli.errors import DlcliError
+
+        try:  # what each column becomes, fitted as training would (pandas, no TensorFlow)
+            lines = columns_lines(prepare_table(cfg))
+        except DlcliError as exc:  # the config itself is fine; the data is for `dlcli validate` to judge
+            lines = [f"columns: not typed: {_one_line(str(exc))}"]
+        typer.echo("\n".join(f"# {line}" for line in lines))
 
 
 if __name__ == "__main__":  # pragma: no cover

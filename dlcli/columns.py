@@ -164,7 +164,7 @@ def _default_positive(values: list[str]) -> str:
     return true_like[0] if true_like else values[-1]
 
 
-def plan_columns(df: Any, dcfg: DataConfig, where: str) -> list[Planned]:
+def plan_columns(df: Any, dcfg: DataConfig, where: str, text_ok: bool = False) -> list[Planned]:
     """Every column but the target: its type from ``data.columns`` or inferred; checked against the table.
 
     Raises:
@@ -194,11 +194,11 @@ def plan_columns(df: Any, dcfg: DataConfig, where: str) -> list[Planned]:
                 plan.spec.scale = dcfg.scale
             plans.append(plan)
     for plan in plans:
-        if plan.spec is None:
+        if plan.spec is None and not text_ok:
             raise DataError(f"{where}: column {plan.name!r} looks like free text ({plan.reason.split('(')[1].split(')')[0]}); "
                             f"dlcli does not model text. Set data.columns.{plan.name}: ignore to leave it out, or "
                             f"categorical to one-hot its most common values")
-    if all(p.kind == "ignore" for p in plans):
+    if all(p.kind in ("ignore", "text") for p in plans):
         raise DataError(f"{where}: no feature column is left besides the target {dcfg.target!r}: "
                         + "; ".join(f"{p.name}: {p.reason}" for p in plans)[:400])
     return plans
@@ -208,8 +208,9 @@ def plan_columns(df: Any, dcfg: DataConfig, where: str) -> list[Planned]:
 # Fitting (train split only) and encoding
 
 
-def fit_column(plan: Planned, values: Any, where: str) -> dict[str, Any] | None:
-    """The fitted state of one column from its train-split values (None for an ignored column)."""
+def fit_column(plan: Planned, values: Any, where: str, rows: np.ndarray | None = None) -> dict[str, Any] | None:
+    """The fitted state of one column from its train-split values (None for an ignored column); ``rows`` are
+    the values' positions in the file, for messages."""
     import pandas as pd
 
     spec, name = plan.spec, plan.name
@@ -217,7 +218,7 @@ def fit_column(plan: Planned, values: Any, where: str) -> dict[str, Any] | None:
         return None
     series = pd.Series(values, copy=False)
     if spec.type == "numeric":
-        numbers = to_numbers(series, name, where)
+        numbers = to_numbers(series, name, where, rows)
         present = numbers[~np.isnan(numbers)]
         if not len(present):
             raise DataError(f"{where}: column {name!r} has no value in the train split; set data.columns.{name}: "
@@ -228,7 +229,7 @@ def fit_column(plan: Planned, values: Any, where: str) -> dict[str, Any] | None:
                  "indicator": bool(spec.indicator and spec.missing != "drop" and len(present) < len(numbers))}
         return state | _scaling(present.reshape(-1, 1), spec.scale or "none")
     if spec.type == "date":
-        parts = date_parts(series, spec.parts, name, where)
+        parts = date_parts(series, spec.parts, name, where, rows)
         fill = [float(np.nanmedian(col)) if np.isfinite(col).any() else 0.0 for col in parts.T]
         parts = np.where(np.isnan(parts), fill, parts)
         return {"name": name, "type": "date", "parts": list(spec.parts), "fill": fill} | _scaling(parts, spec.scale or "none")

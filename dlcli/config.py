@@ -99,7 +99,7 @@ DATE_PARTS = ("year", "month", "day", "dayofweek", "dayofyear", "hour")
 class NumericColumn(_Strict):
     """A number: missing values filled (or their rows dropped), then scaled; fitted on the train split."""
 
-    type: Literal["numeric"] = "numeric"
+    type: Literal["numeric"] = Field("numeric", description="A number.")
     missing: Literal["median", "mean", "constant", "drop"] = Field(
         "median", description="Missing values: the train split's median or mean, fill_value (constant), or drop "
         "the row (training and evaluate; predict then refuses a missing value).")
@@ -113,7 +113,7 @@ class NumericColumn(_Strict):
 class CategoricalColumn(_Strict):
     """Strings or integer codes: one 0/1 input per kept value (one-hot)."""
 
-    type: Literal["categorical"] = "categorical"
+    type: Literal["categorical"] = Field("categorical", description="Strings or integer codes, one-hot encoded.")
     max_categories: int = Field(50, ge=2, le=10_000, description="Keep at most this many of the most common "
                                 "values (train split); the rest share one 'other' input with values never seen "
                                 "in training.")
@@ -127,7 +127,7 @@ class CategoricalColumn(_Strict):
 class BinaryColumn(_Strict):
     """Two values mapped to 0 and 1 (one input)."""
 
-    type: Literal["binary"] = "binary"
+    type: Literal["binary"] = Field("binary", description="Two values, 0 and 1.")
     positive: str | int | float | bool | None = Field(None, description="The value that becomes 1; default: a true-like value (true, "
                                  "yes, y, t, 1) if there is one, else the larger of the two in sorted order. "
                                  "Missing values become the train split's most common value.")
@@ -136,7 +136,7 @@ class BinaryColumn(_Strict):
 class DateColumn(_Strict):
     """Dates (or date-times) expanded into numeric parts, each filled with its median and scaled."""
 
-    type: Literal["date"] = "date"
+    type: Literal["date"] = Field("date", description="Dates expanded into numbers.")
     parts: list[Literal["year", "month", "day", "dayofweek", "dayofyear", "hour"]] = Field(
         ["year", "month", "day", "dayofweek"], min_length=1, description="The numbers taken from each date.")
     scale: Literal["none", "standard", "minmax", "rescale"] | None = Field(
@@ -146,7 +146,7 @@ class DateColumn(_Strict):
 class IgnoreColumn(_Strict):
     """Not fed to the model (an ID, a row number, a constant, free text)."""
 
-    type: Literal["ignore"] = "ignore"
+    type: Literal["ignore"] = Field("ignore", description="Left out of the model.")
 
 
 def _column_from_name(value: Any) -> Any:
@@ -387,17 +387,20 @@ class FitConfig(_Strict):
 class DiagnosisConfig(_Strict):
     """Thresholds of the fit diagnosis that ``train`` and ``runs show`` print (see dlcli/diagnosis.py).
 
-    Underfit: training error > high_error and the held-out error within max_gap of it. Overfit:
-    training error <= high_error and the held-out error more than max_gap above it. Both: both.
+    Each error is relative: the model's error on a split divided by the trivial baseline's (always the
+    train split's class shares or mean target) on that split; 0 is perfect, 1 no better than the baseline.
+    Underfit: training relative error > high_error and the held-out one within max_gap of it. Overfit:
+    training relative error <= high_error and the held-out one more than max_gap above it. Both: both.
     """
 
     measure: Literal["auto", "accuracy", "loss"] = Field(
-        "auto", description="What 'error' is: accuracy -> 1 - accuracy; loss -> the loss divided by the loss of "
-        "always predicting the train split's mean label (for mse: 1 - R²); auto -> accuracy when tracked, else loss."
+        "auto", description="What 'error' is: accuracy -> 1 - accuracy; loss -> the loss (for mse the relative "
+        "error is 1 - R²); auto -> accuracy when tracked, else loss. Either is divided by the trivial baseline's."
     )
-    high_error: float = Field(0.10, ge=0, description="A training error above this is high (high bias, underfit).")
-    max_gap: float = Field(0.05, ge=0, description="A held-out error more than this above the training error is "
-                           "much higher (high variance, overfit).")
+    high_error: float = Field(0.5, ge=0, description="A training error above this fraction of the baseline's "
+                              "error is high (high bias, underfit).")
+    max_gap: float = Field(0.15, ge=0, description="A held-out relative error more than this above the training "
+                           "relative error is much higher (high variance, overfit).")
     split: Literal["val", "test"] = Field("val", description="Held-out split compared with train (test if no val).")
 
 

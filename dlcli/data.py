@@ -577,7 +577,7 @@ def prepare_table(cfg: ExperimentConfig, fitted: Preprocessing | None = None) ->
         states = fitted.columns or []
     else:
         train_rows = rows[train]
-        states = [cols.fit_column(p, df[p.name].to_numpy()[train_rows], where) for p in used]
+        states = [cols.fit_column(p, df[p.name].to_numpy()[train_rows], where, train_rows) for p in used]
     encoded = cols.encode(df, states, where, rows=rows[order])
     x, y = encoded.x, y_all[order]
     bounds = np.cumsum([len(train), len(val)])

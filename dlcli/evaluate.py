@@ -22,7 +22,8 @@ import numpy as np
 
 from dlcli import runtime
 from dlcli.config import ExperimentConfig, load_config
-from dlcli.data import Preprocessing, check_finite, keras_inputs, prepare, read_table, table_features
+from dlcli.data import (Preprocessing, check_finite, keras_inputs, prepare, prepare_table, read_table, row_hashes,
+                        table_features)
 from dlcli.errors import DataError, RunError, allowed_list
 from dlcli.runs import (atomic_write_json, create_unique_dir, effective_status, load_run_info, now_iso, read_history,
                         read_metrics)
@@ -62,6 +63,7 @@ class Evaluation:
     confusion: list[dict[str, Any]] = field(default_factory=list)  # {"true": name, <predicted name>: count}
     out_dir: Path | None = None
     files: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the user should know about the input (printed on stderr)
 
 
 @dataclass
@@ -69,6 +71,16 @@ class Predictions:
     output: Path
     rows: int
     columns: list[str]
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Inputs:
+    """Samples read from a file for evaluate / predict: raw arrays, or (tables) already encoded."""
+
+    x: np.ndarray
+    y: np.ndarray | None
+    notes: list[str] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -134,8 +146,11 @@ def own_test_split(run: TrainedRun, force: bool = False) -> tuple[np.ndarray, np
     # Split without scaling: the scaling must be the one fitted at training time, not a new fit. An image
     # folder's scaling (x / 255) is fixed, so its loader applies it exactly as in training.
     folder = run.cfg.data.kind == "folder"
-    dcfg = run.cfg.data if folder else run.cfg.data.model_copy(update={"scale": "none", "reshape": None})
-    data = prepare(run.cfg.model_copy(update={"data": dcfg}))
+    if run.prep.columns is not None:  # a typed table: encoded with the state fitted at training time
+        data = prepare_table(run.cfg, fitted=run.prep)
+    else:
+        dcfg = run.cfg.data if folder else run.cfg.data.model_copy(update={"scale": "none", "reshape": None})
+        data = prepare(run.cfg.model_copy(update={"data": dcfg}))
     expected = (run.info.get("data") or {}).get("fingerprint")
     if expected and data.fingerprint != expected and not force:
         raise DataError(f"the data changed since run {run.id} was trained: {data.source} has fingerprint "
@@ -147,10 +162,10 @@ def own_test_split(run: TrainedRun, force: bool = False) -> tuple[np.ndarray, np
     if not len(data.x_test):
         raise DataError(f"run {run.id} has no test split (data.split.test is 0); evaluate other labelled data "
                         f"with --data FILE")
-    return (data.x_test if folder else run.prep.transform(data.x_test)), data.y_test
+    return (data.x_test if folder or run.prep.columns is not None else run.prep.transform(data.x_test)), data.y_test
 
 
-def read_inputs(path: Path, prep: Preprocessing, with_target: bool) -> tuple[np.ndarray, np.ndarray | None]:
+def read_inputs(path: Path, prep: Preprocessing, with_target: bool) -> Inputs:
     """Raw features (and, if ``with_target``, raw labels) from a .csv, .parquet or .npz file.
 
     The columns must be exactly the training features (in any order); for ``predict`` the target
@@ -165,9 +180,75 @@ def read_inputs(path: Path, prep: Preprocessing, with_target: bool) -> tuple[np.
         raise DataError(f"{path}: unsupported file type {suffix or '(none)'!r}; use .csv, .parquet or .npz")
     if suffix == ".npz":
         x, y = _read_npz(path, with_target)
+        if prep.columns is not None:  # columns in the training order, encoded like the table's
+            import pandas as pd
+
+            if x.ndim != 2 or x.shape[1] != len(prep.feature_names or []):
+                raise DataError(f"{path}: 'x' has shape {list(x.shape)}; the model was trained on the columns "
+                                f"{allowed_list(prep.feature_names or [], 12)}: give one column each, in that order")
+            frame = pd.DataFrame(x, columns=prep.feature_names)
+            return _encode_typed(frame, path, prep, y, [])
+    elif prep.columns is not None:
+        return _read_typed_table(path, prep, with_target)
     else:
         x, y = _read_table(path, prep, with_target)
-    return _check_sample_shape(x, prep, path), y
+    return Inputs(_check_sample_shape(x, prep, path), y)
+
+
+def _read_typed_table(path: Path, prep: Preprocessing, with_target: bool) -> Inputs:
+    """A raw table for a run trained on typed columns: the training columns (strings, missing values and all),
+    encoded with the state saved at training time. Extra columns are ignored (one note); rows whose target is
+    missing are dropped (evaluate) and rows empty in a ``missing: drop`` column are dropped (evaluate) or refused
+    (predict); values never seen in training are counted in one note."""
+    df = read_table(path)
+    df.columns = [str(c) for c in df.columns]
+    columns = list(df.columns)
+    target = prep.target or DEFAULT_TARGET
+    needed = list(prep.feature_names or [])
+    missing = [c for c in needed if c not in columns]
+    if missing:
+        raise DataError(f"{path}: column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing[:8]))} "
+                        f"{'are' if len(missing) > 1 else 'is'} missing; the model was trained on "
+                        f"{allowed_list(needed, 12)}")
+    if with_target and target not in columns:
+        raise DataError(f"{path}: the target column {target!r} is missing; evaluation needs the true labels "
+                        f"(columns: {allowed_list(columns)})")
+    notes = []
+    extra = [c for c in columns if c not in needed and c != target]
+    if extra:
+        notes.append(f"ignored {len(extra)} column(s) the model does not use: {allowed_list(extra, 8)}")
+    if with_target:
+        empty = df[target].isna().to_numpy()
+        if empty.all():
+            raise DataError(f"{path}: every value of the target column {target!r} is missing")
+        if empty.any():
+            notes.append(f"dropped {int(empty.sum())} row(s) whose target {target!r} is missing")
+            df = df[~empty]
+    return _encode_typed(df, path, prep, df[target].to_numpy() if with_target else None, notes)
+
+
+def _encode_typed(df: Any, path: Path, prep: Preprocessing, y: np.ndarray | None, notes: list[str]) -> Inputs:
+    from dlcli.columns import encode
+
+    encoded = encode(df, prep.columns or [], str(path))
+    x = encoded.x
+    with_target = y is not None
+    if encoded.keep is not None:
+        dropped = [s["name"] for s in prep.columns or [] if s["type"] == "numeric" and s["fill"] is None]
+        if not with_target:
+            row = int(np.flatnonzero(~encoded.keep)[0]) + 1
+            raise DataError(f"{path}: data row {row} has no value in {allowed_list(dropped, 5)}, which the model was "
+                            f"trained without (missing: drop); fill it in")
+        notes.append(f"dropped {int((~encoded.keep).sum())} row(s) with a missing value in "
+                     f"{allowed_list(dropped, 5)} (missing: drop)")
+        x, y = x[encoded.keep], y[encoded.keep]
+    if not len(x):
+        raise DataError(f"{path}: no rows to use")
+    if encoded.unseen:
+        counts = ", ".join(f"{name}: {count}" for name, count in encoded.unseen.items())
+        notes.append(f"values never seen in training went to the 'other' input (or none): {counts}")
+    x = x.reshape((len(x), *prep.input_shape))
+    return Inputs(x, y, notes)
 
 
 def _read_table(path: Path, prep: Preprocessing, with_target: bool) -> tuple[np.ndarray, np.ndarray | None]:
@@ -355,18 +436,21 @@ def evaluate_run(run_dir: Path, data_path: Path | None = None, force: bool = Fal
         RunError / DataError: see :func:`open_run`, :func:`own_test_split` and :func:`read_inputs`.
     """
     run = open_run(run_dir, backend)
+    notes: list[str] = []
     if data_path is None:
         x, y = own_test_split(run, force)
         split = "test"
     else:
-        x_raw, y_raw = read_inputs(data_path, run.prep, with_target=True)
-        y = encode_targets(y_raw, run.prep, str(data_path))
-        x = run.prep.transform(x_raw)
+        inputs = read_inputs(data_path, run.prep, with_target=True)
+        y = encode_targets(inputs.y, run.prep, str(data_path))
+        x = run.prep.transform(inputs.x)
         split = Path(data_path).name
+        notes = inputs.notes + _training_rows_note(run.prep, x, y, data_path)
     load_model(run, unsafe=unsafe)
     row = keras_metrics_row(run, x, y, split)
     outputs = run.model.predict(**keras_inputs(x, None, run.cfg.fit.batch_size), verbose=0)
-    result = Evaluation(run_id=run.id, split=split, samples=len(x), task=run.prep.task, metrics=[row], scores=[])
+    result = Evaluation(run_id=run.id, split=split, samples=len(x), task=run.prep.task, metrics=[row], scores=[],
+                        notes=notes)
     if run.prep.task == "classification":
         names = list(run.prep.class_names or [])
         sk = classification_scores(true_indices(y, run.prep.encoding), class_probabilities(outputs, run.prep.encoding),
@@ -378,6 +462,17 @@ def evaluate_run(run_dir: Path, data_path: Path | None = None, force: bool = Fal
     result.scores = [{"metric": k, "value": v} for k, v in sk["scores"].items()]
     write_evaluation(run, result, sk.get("matrix"), force=force, data_path=data_path)
     return result
+
+
+def _training_rows_note(prep: Preprocessing, x: np.ndarray, y: np.ndarray, data_path: Path) -> list[str]:
+    """A warning when rows of an evaluation file were in the run's training split (same encoded row and label)."""
+    if prep.row_hashes is None or not len(prep.row_hashes):
+        return []
+    seen = np.isin(row_hashes(x, y), prep.row_hashes)
+    if not seen.any():
+        return []
+    return [f"warning: {int(seen.sum())} of {len(seen)} rows of {Path(data_path).name} were in the run's training "
+            f"split; scores on them are not a fair test of the model"]
 
 
 def new_evaluation_dir(run_dir: Path) -> Path:
@@ -435,8 +530,8 @@ def predict_file(run_dir: Path, input_path: Path, output_path: Path, unsafe: boo
     if not output_path.parent.is_dir():
         raise DataError(f"--output {output_path}: the directory {output_path.parent} does not exist")
     run = open_run(run_dir, backend)
-    x_raw, _ = read_inputs(input_path, run.prep, with_target=False)
-    x = run.prep.transform(x_raw)
+    inputs = read_inputs(input_path, run.prep, with_target=False)
+    x = run.prep.transform(inputs.x)
     load_model(run, unsafe=unsafe)
     outputs = run.model.predict(x, batch_size=run.cfg.fit.batch_size, verbose=0)
     if run.prep.task == "classification":
@@ -453,7 +548,7 @@ def predict_file(run_dir: Path, input_path: Path, output_path: Path, unsafe: boo
     else:
         frame.to_csv(tmp, index=False)
     tmp.replace(output_path)
-    return Predictions(output=output_path, rows=len(frame), columns=list(frame.columns))
+    return Predictions(output=output_path, rows=len(frame), columns=list(frame.columns), notes=inputs.notes)
 
 
 def plot_run(run_dir: Path, out_dir: Path | None = None, confusion: bool = True, force: bool = False,

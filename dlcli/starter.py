@@ -158,8 +158,6 @@ def _data_lines(s: DataSummary) -> list[str]:
     lines = [_c(f"  source: {_flow(s.source)}", where)]
     if s.target is not None:
         lines.append(_c(f"  target: {_flow(s.target)}", "the column to predict"))
-    if s.features is not None:
-        lines.append(_c(f"  features: {_flow(s.features)}", "the numeric columns (see 'Left out' above)"))
     if s.image_size is not None:
         lines.append(_c(f"  image_size: {_flow(s.image_size)}", "[height, width]: every image is resized to this"))
         lines.append(_c(f"  color_mode: {s.color_mode}", "rgb (3 channels) or grayscale (1)"))
@@ -167,6 +165,13 @@ def _data_lines(s: DataSummary) -> list[str]:
         return lines + [_c("  split: {train: 0.7, val: 0.15, test: 0.15}", "Keras's seeded split of the files "
                            "(not stratified)"),
                         _c(f"  scale: {s.scale}", s.scale_note)]
+    if s.columns is not None:
+        lines.append(_c("  columns:", "each column's type, and why; `dlcli config show` prints every option"))
+        lines += [_c(f"    {_flow(p.name)}: {'ignore' if p.spec is None else p.spec.type}", one_line(p.reason))
+                  for p in s.columns]
+    if s.classes is None:
+        lines.append(_c("  target_scale: standard", "learn a standardised target; loss, metrics and predictions "
+                        "stay in its units"))
     stratify = _can_stratify(s)
     why = ("keep class proportions equal in each split" if stratify else
            "a regression target has no classes" if s.classes is None else
@@ -212,10 +217,8 @@ def _image_layers(s: DataSummary) -> list[str]:
 
 def _output_layer(s: DataSummary) -> str:
     if s.classes is None:
-        # Targets are not scaled; starting the output at their mean saves the first epochs walking there.
-        start = _flow(float(f"{s.target_mean:.4g}"))
-        return _c(f"    - {{type: Dense, units: 1, bias_initializer: {{type: Constant, value: {start}}}}}",
-                  "linear output: the predicted number, starting at the target's mean")
+        return _c("    - {type: Dense, units: 1}", "linear output: the predicted number (standardised, mapped back "
+                  "by data.target_scale)")
     if s.binary:
         return _c("    - {type: Dense, units: 1, activation: sigmoid}",
                   f"probability of class {one_line(repr(s.classes[1]))} (vs {one_line(repr(s.classes[0]))})")

@@ -38,16 +38,15 @@ class DataSummary:
     about: list[str]  # comment lines describing the data
     samples: int
     target: str | None = None
-    features: list[str] | None = None  # only when some columns had to be left out
     classes: list[str] | None = None  # in the order dlcli numbers them
     counts: list[int] | None = None
     scale: str = "standard"
     scale_note: str = "z-score each feature, fitted on the train split only"
     flatten: bool = False  # samples are arrays (e.g. 8x8 images) for a Dense network
-    target_mean: float = 0.0  # regression: where the output layer starts
     image_size: list[int] | None = None
     color_mode: str | None = None
     notes: list[str] = field(default_factory=list)  # what the user should know (printed by the CLI too)
+    columns: list[Any] | None = None  # tables: each column's inferred type and why (dlcli.columns.Planned)
 
     @property
     def binary(self) -> bool:
@@ -116,10 +115,10 @@ def _inspect_bundled(task: Task, name: str) -> DataSummary:
 
 
 def _inspect_table(task: Task, path: Path, source: str, target: str | None) -> DataSummary:
-    from dlcli.data import read_table
+    from dlcli.columns import plan_columns
+    from dlcli.data import load_table
 
-    df = read_table(path)
-    df.columns = [str(c) for c in df.columns]
+    df = load_table(path)
     columns = list(df.columns)
     notes: list[str] = []
     if target is None:
@@ -132,42 +131,23 @@ def _inspect_table(task: Task, path: Path, source: str, target: str | None) -> D
     if len(columns) < 2:
         raise DataError(f"{path}: the file has a single column ({columns[0]!r}); it needs feature columns and a target")
     y = df[target]
+    if y.isna().all():
+        raise DataError(f"{path}: every value of the target column {target!r} is missing")
+    plans = plan_columns(df, DataConfig(source=source, target=target), str(path), text_ok=True)
+    used = [p for p in plans if p.kind != "ignore" and p.spec is not None]
+    summary = DataSummary(task=task, source=source, samples=int(y.notna().sum()), target=target, notes=notes,
+                          columns=plans,
+                          about=[f"Data: {path.name}: {len(df)} rows, {len(plans)} columns besides the target, "
+                                 f"{len(used)} of them used (see data.columns)."])
     if y.isna().any():
-        row = int(np.flatnonzero(y.isna().to_numpy())[0]) + 1
-        raise DataError(f"{path}: the target column {target!r} has {int(y.isna().sum())} missing value(s), first in "
-                        f"data row {row}; drop those rows first")
-
-    features, left_out = _usable_features(df, target)
-    if not features:
-        raise DataError(f"{path}: no numeric feature column besides the target {target!r} (left out: "
-                        f"{'; '.join(left_out)}); encode the features as numbers")
-    summary = DataSummary(task=task, source=source, samples=len(df), target=target, notes=notes,
-                          about=[f"Data: {path.name}: {len(df)} rows, {len(features)} numeric feature columns."])
+        summary.about.append(f"{int(y.isna().sum())} rows have no target; training drops them.")
+        notes.append(f"{int(y.isna().sum())} row(s) have no {target!r}: training drops them")
+    left_out = [p.name for p in plans if p.kind in ("ignore", "text")]
     if left_out:
-        summary.features = features
-        summary.about.append(f"Left out: {'; '.join(left_out)}. Encode or fill them, then list them in features.")
-        notes.append(f"left out {len(left_out)} column(s) dlcli cannot use as they are: {'; '.join(left_out)}")
-    _set_target(summary, y.to_numpy(), f"{path}: the target column {target!r}", f"target {target!r}")
+        notes.append(f"left out {len(left_out)} column(s), each with the reason in the config: "
+                     f"{allowed_list(left_out, 8)}")
+    _set_target(summary, y.dropna().to_numpy(), f"{path}: the target column {target!r}", f"target {target!r}")
     return summary
-
-
-def _usable_features(df: Any, target: str) -> tuple[list[str], list[str]]:
-    """The columns dlcli can train on as they are (numeric, every value finite), and why each other one is not."""
-    import pandas as pd
-
-    features, left_out = [], []
-    for name in (c for c in df.columns if c != target):
-        col = df[name]
-        if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
-            example = repr(col.dropna().iloc[0]) if col.notna().any() else "empty"
-            left_out.append(f"{name} (not numeric, e.g. {one_line(example)})")
-            continue
-        bad = int((~np.isfinite(col.to_numpy(dtype=np.float64))).sum())
-        if bad:
-            left_out.append(f"{name} ({bad} missing or infinite values)")
-        else:
-            features.append(name)
-    return features, left_out
 
 
 def _inspect_npz(task: Task, path: Path, source: str) -> DataSummary:
@@ -196,7 +176,6 @@ def _set_target(summary: DataSummary, y: np.ndarray, where: str, label: str) -> 
             raise DataError(f"{where} is not numeric (it holds {example!r}); --task regression needs numbers: use "
                             f"--task classification")
         summary.about.append(_numbers_line(label, y.astype(np.float64)))
-        summary.target_mean = float(np.mean(y.astype(np.float64)))
         return
     if y.dtype.kind == "f" and not np.array_equal(y, np.round(y)):
         example = next(v for v in y if v != round(v))

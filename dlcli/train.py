@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from dlcli import runtime, tracking
-from dlcli.config import ExperimentConfig, dump_yaml
+from dlcli.baseline import Baseline, score_baseline
+from dlcli.config import DiagnosisConfig, ExperimentConfig, dump_yaml
 from dlcli.data import Dataset, is_streamed, keras_inputs, prepare
+from dlcli.diagnosis import diagnose
 from dlcli.errors import ConfigError, RunFailed, RunInterrupted, allowed_list
 from dlcli.model import build_model, resolve_metrics, summary_text
-from dlcli.runs import Run, atomic_write_text
+from dlcli.runs import Run, atomic_write_json, atomic_write_text
 
 
 @dataclass
@@ -43,6 +45,7 @@ class TrainResult:
     seconds: float = 0.0
     epochs_run: int = 0
     diagnosis: Any = None  # dlcli.diagnosis.Diagnosis: underfit / overfit / good fit, with its numbers
+    baseline: Baseline | None = None  # the trivial predictor's scores: the `baseline` row of metrics
 
 
 def history_keys(cfg: ExperimentConfig, with_val: bool) -> list[str]:
@@ -244,6 +247,15 @@ def score_splits(model: Any, data: Dataset, batch_size: int) -> list[dict[str, A
     return rows
 
 
+def score_run(model: Any, cfg: ExperimentConfig, data: Dataset) -> tuple[list[dict[str, Any]], Baseline]:
+    """The rows of ``metrics.csv``: the model on each split, then the trivial baseline (``split = baseline``)
+    on the test split (val, else train, when there is none), with the same columns. Also returns the
+    baseline's scores on every split, which the fit diagnosis measures the errors against."""
+    metrics = score_splits(model, data, cfg.fit.batch_size)
+    baseline = score_baseline(cfg, data, [k for k in (metrics[0] if metrics else {}) if k != "split"])
+    return [*metrics, baseline.row()], baseline
+
+
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     """Rows of dicts as a CSV file (atomic), columns in first-seen order."""
     import io
@@ -367,7 +379,11 @@ def run_info(exp: Experiment) -> dict[str, Any]:
         "params": int(exp.model.count_params()), "versions": runtime.versions(),
         "data": {"source": data.source, "fingerprint": data.fingerprint, "task": data.prep.task,
                  "train": len(data.x_train), "val": len(data.x_val), "test": len(data.x_test),
-                 "input_shape": data.prep.input_shape, "classes": data.prep.class_names},
+                 "input_shape": data.prep.input_shape, "classes": data.prep.class_names,
+                 **({"columns": data.columns, "notes": data.notes, "inputs": data.prep.input_names,
+                     "target_scale": {"mean": data.prep.target_mean, "std": data.prep.target_std},
+                     "preprocessing": "preprocessing.json (fitted on the train split)"}
+                    if data.columns is not None else {})},
         "config": exp.cfg.to_yaml_dict(),
     }
 
@@ -406,12 +422,12 @@ def train(exp: Experiment, runs_dir: Path, command: str = "train", verbose: int 
                             f"(data.scale: standard). Run directory: {run.path}")
         # The learning-curve plot needs matplotlib: import it while the model is scored and saved.
         plotting = _import_in_background("matplotlib.figure", "matplotlib.backends.backend_agg")
-        metrics = score_splits(exp.model, exp.data, cfg.fit.batch_size)
+        metrics, baseline = score_run(exp.model, cfg, exp.data)
         write_csv(run.path / "metrics.csv", metrics)
         save_model(exp.model, run.path)
         plotting.join()
         full_history = read_history(run.path / "history.csv")  # every epoch, those before a resume too
-        diagnosis = write_fit_report(exp, run.path, metrics, full_history)
+        diagnosis = write_fit_report(exp, run.path, metrics, full_history, baseline)
         tracker.log_results(exp, metrics, run.path)
     except KeyboardInterrupt:
         last = int(run.info.get("last_epoch") or 0)  # the monitor records each finished epoch there
@@ -429,43 +445,27 @@ def train(exp: Experiment, runs_dir: Path, command: str = "train", verbose: int 
     epochs = monitor.last_epoch  # counts the epochs before a resume too
     test = next((row for row in metrics if row["split"] == "test"), {})
     run.finish("completed", epochs=epochs, last_epoch=monitor.last_epoch,
-               test_metrics={k: v for k, v in test.items() if k != "split"})
+               test_metrics={k: v for k, v in test.items() if k != "split"}, **baseline.run_info())
     tracker.end("FINISHED")
     return TrainResult(run_dir=run.path, run_id=run.id, metrics=metrics, history=full_history,
-                       seconds=run.info["seconds"], epochs_run=epochs, diagnosis=diagnosis)
+                       seconds=run.info["seconds"], epochs_run=epochs, diagnosis=diagnosis,
+                       baseline=baseline)
 
 
-def baseline_loss(exp: Experiment) -> float | None:
-    """The loss of always predicting the train split's mean label (class frequencies, or the mean value):
-    the yardstick the fit diagnosis measures a loss against when the run tracks no accuracy."""
-    import numpy as np
-
-    keras = runtime.import_keras()
-    y, prep = exp.data.y_train, exp.data.prep
-    if prep.encoding == "sparse":
-        counts = np.bincount(y.astype(np.int64), minlength=len(prep.class_names or []))
-        mean = counts / max(1, counts.sum())
-    else:
-        y = y.reshape(len(y), -1)
-        mean = y.mean(axis=0)
-    guess = np.broadcast_to(np.asarray(mean, dtype=np.float32), (len(y), len(np.atleast_1d(mean)))).copy()
-    try:
-        loss = keras.losses.get(exp.cfg.compile.loss)
-        value = float(keras.ops.convert_to_numpy(keras.ops.mean(loss(y, guess))))
-    except Exception:  # a loss that cannot score a constant guess: diagnose by accuracy only
-        return None
-    return value if math.isfinite(value) and value > 0 else None
+def write_diagnosis(run_dir: Path, metrics: list[dict[str, Any]], history: dict[str, list[float]],
+                    settings: DiagnosisConfig, baseline: Baseline) -> Any:
+    """Diagnose the fit against the trivial baseline and save it as ``diagnosis.json``; returns the Diagnosis."""
+    diagnosis = diagnose(metrics, history, settings, baseline.rows)
+    atomic_write_json(run_dir / "diagnosis.json", diagnosis.to_dict())
+    return diagnosis
 
 
 def write_fit_report(exp: Experiment, run_dir: Path, metrics: list[dict[str, Any]],
-                     history: dict[str, list[float]]) -> Any:
+                     history: dict[str, list[float]], baseline: Baseline) -> Any:
     """Diagnose the fit (``diagnosis.json``) and draw ``learning_curves.png``; returns the Diagnosis."""
-    from dlcli.diagnosis import diagnose
     from dlcli.report import plot_learning_curves
-    from dlcli.runs import atomic_write_json
 
-    diagnosis = diagnose(metrics, history, exp.cfg.diagnosis, baseline_loss(exp))
-    atomic_write_json(run_dir / "diagnosis.json", diagnosis.to_dict())
+    diagnosis = write_diagnosis(run_dir, metrics, history, exp.cfg.diagnosis, baseline)
     curves = {"epoch": list(range(1, len(history.get("loss", [])) + 1)), **history}
     plot_learning_curves(curves, run_dir / "learning_curves.png", diagnosis.best_epoch, title=run_dir.name)
     return diagnosis

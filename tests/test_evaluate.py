@@ -238,8 +238,9 @@ def test_data_with_different_feature_columns(csv_run, csv_files, tmp_path, runs_
     df = pd.read_csv(csv_files["new"])
     df.drop(columns="petal_width").to_csv(tmp_path / "fewer.csv", index=False)
     assert "'petal_width' is missing" in user_error("evaluate", csv_run, "--data", tmp_path / "fewer.csv")
-    df.assign(colour=1).to_csv(tmp_path / "more.csv", index=False)
-    assert "'colour' was not a feature" in user_error("evaluate", csv_run, "--data", tmp_path / "more.csv")
+    df.drop(columns=["petal_width", "sepal_width"]).to_csv(tmp_path / "fewer2.csv", index=False)
+    assert "columns 'sepal_width', 'petal_width' are missing" in user_error("evaluate", csv_run, "--data",
+                                                                           tmp_path / "fewer2.csv")
     assert not (csv_run / "evaluations").exists() or all(
         (d / "metrics.csv").exists() for d in evaluation_dirs(csv_run))  # nothing half-written
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -132,10 +133,13 @@ def test_missing_column(flowers_run, tmp_path):
     assert not (tmp_path / "p.csv").exists()
 
 
-def test_extra_column(flowers_run, tmp_path):
-    features().assign(colour="red").to_csv(tmp_path / "x.csv", index=False)
-    message = user_error("predict", flowers_run, "--input", tmp_path / "x.csv", "--output", tmp_path / "p.csv")
-    assert "'colour' was not a feature" in message
+def test_extra_columns_are_ignored_with_one_note(flowers_run, tmp_path):
+    features().to_csv(tmp_path / "x.csv", index=False)
+    ok("predict", flowers_run, "--input", tmp_path / "x.csv", "--output", tmp_path / "a.csv")
+    features().assign(colour="red", id=range(23)).to_csv(tmp_path / "y.csv", index=False)
+    result = ok("predict", flowers_run, "--input", tmp_path / "y.csv", "--output", tmp_path / "b.csv")
+    assert "note: ignored 2 column(s) the model does not use: colour, id" in result.stderr
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv"))
 
 
 def test_wrong_type(flowers_run, tmp_path):
@@ -143,21 +147,27 @@ def test_wrong_type(flowers_run, tmp_path):
     x.loc[4, "petal_length"] = "long"
     x.to_csv(tmp_path / "x.csv", index=False)
     message = user_error("predict", flowers_run, "--input", tmp_path / "x.csv", "--output", tmp_path / "p.csv")
-    assert "'petal_length' is not numeric" in message and "'long'" in message
+    assert "column 'petal_length' is numeric, but data row 5 holds 'long'" in message
+    assert not (tmp_path / "p.csv").exists()
 
 
-def test_missing_value(flowers_run, tmp_path):
+def test_missing_value_is_filled_with_the_train_median(flowers_run, tmp_path):
     x = features()
     x.loc[2, "sepal_length"] = np.nan
     x.to_csv(tmp_path / "x.csv", index=False)
-    message = user_error("predict", flowers_run, "--input", tmp_path / "x.csv", "--output", tmp_path / "p.csv")
-    assert "'sepal_length'" in message and "NaN" in message
+    ok("predict", flowers_run, "--input", tmp_path / "x.csv", "--output", tmp_path / "p.csv")
+    state = next(c for c in json.loads((flowers_run / "preprocessing.json").read_text())["columns"]
+                 if c["name"] == "sepal_length")
+    x.loc[2, "sepal_length"] = state["fill"]
+    x.to_csv(tmp_path / "filled.csv", index=False)
+    ok("predict", flowers_run, "--input", tmp_path / "filled.csv", "--output", tmp_path / "q.csv")
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "p.csv"), pd.read_csv(tmp_path / "q.csv"))
 
 
 def test_wrong_shape(flowers_run, tmp_path):
     np.savez(tmp_path / "x.npz", x=np.zeros((5, 6), dtype=np.float32))
     message = user_error("predict", flowers_run, "--input", tmp_path / "x.npz", "--output", tmp_path / "p.csv")
-    assert "shape [6]" in message and "[4]" in message
+    assert "'x' has shape [5, 6]; the model was trained on the columns" in message and "one column each" in message
     np.savez(tmp_path / "y.npz", features=np.zeros((5, 4)))
     assert "'x'" in user_error("predict", flowers_run, "--input", tmp_path / "y.npz", "--output", tmp_path / "p.csv")
 
