@@ -864,7 +864,17 @@ _UNION_TAGS = {"float", "int", "str", "bool", "list", "dict", "ScheduleConfig", 
 
 
 def _clean_loc(loc: tuple) -> list:
-    return [p for p in loc if not (isinstance(p, str) and (p in _UNION_TAGS or "[" in p))]
+    return [p for i, p in enumerate(loc) if not (isinstance(p, str) and (p in _UNION_TAGS or "[" in p))
+            and not _is_column_tag(loc, i)]
+
+
+def _is_column_tag(loc: tuple | list, i: int) -> bool:
+    """Whether ``loc[i]`` is the type tag pydantic puts after ``data.columns.<name>`` (not a key of the config)."""
+    return i >= 2 and loc[i - 2] == "columns" and loc[i] in COLUMN_TYPES
+
+
+_COLUMN_MODELS = {"numeric": NumericColumn, "categorical": CategoricalColumn, "binary": BinaryColumn,
+                  "date": DateColumn, "ignore": IgnoreColumn}
 
 
 def _fields_at(model: type[BaseModel], loc: list) -> list[str] | None:
@@ -896,8 +906,14 @@ def _describe_error(error: dict[str, Any], model: type[BaseModel]) -> str:
     kind = error["type"]
     loc = _clean_loc(error["loc"])
     given = error.get("input")
+    if kind == "union_tag_invalid":
+        tags = COLUMN_TYPES if "columns" in loc else re.findall(r"'([^']*)'", error["ctx"]["expected_tags"])
+        tag = error["ctx"]["tag"]
+        return f"{short_repr(tag)} is not a type.{did_you_mean(str(tag), tags)} (allowed: {', '.join(tags)})"
     if kind == "extra_forbidden":
-        allowed = _fields_at(model, loc[:-1]) or []
+        raw = error["loc"]
+        tag = next((raw[i] for i in range(len(raw)) if _is_column_tag(raw, i)), None)
+        allowed = list(_COLUMN_MODELS[tag].model_fields) if tag else _fields_at(model, loc[:-1]) or []
         key = loc[-1] if loc else given
         return f"unknown key {key!r}.{did_you_mean(str(key), allowed)} (allowed: {allowed_list(allowed)})"
     if kind == "missing":
