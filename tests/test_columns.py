@@ -176,11 +176,11 @@ def test_validate_and_config_show_print_each_column(cli, write_config, tmp_path)
     result = cli("validate", config)
     assert result.exit_code == 0, result.output
     assert "columns of t.csv (target 'y'): 4 model inputs from 3 of 3 columns" in result.stdout
-    assert "  cat   categorical 2 inputs   set in data.columns" in result.stdout
-    assert "  flag  binary      1 input    binary: 2 values, 'yes' -> 1" in result.stdout
+    assert "  cat     categorical 2 inputs   set in data.columns" in result.stdout
+    assert "  flag    binary      1 input    binary: 2 values, 'yes' -> 1" in result.stdout
     shown = cli("config", "show", config)
     assert shown.exit_code == 0, shown.output
-    assert "#   num   numeric     1 input    numeric: no missing values" in shown.stdout
+    assert "#   num     numeric     1 input    numeric: no missing values" in shown.stdout
     resolved = yaml.safe_load(shown.stdout)  # still valid YAML: the column lines are comments
     assert resolved["data"]["columns"]["cat"] == {"type": "categorical", "max_categories": 2, "min_frequency": 1,
                                                   "missing": "category"}
