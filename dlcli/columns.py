@@ -189,7 +189,7 @@ def plan_columns(df: Any, dcfg: DataConfig, where: str, text_ok: bool = False) -
         elif selected is not None and name not in selected:
             plans.append(Planned(name, IgnoreColumn(), "ignore: not in data.features"))
         else:
-            plan = infer_column(df[name], name, position)
+            plan = _inferred(df, name, position)
             if isinstance(plan.spec, (NumericColumn, DateColumn)):
                 plan.spec.scale = dcfg.scale
             plans.append(plan)
@@ -202,6 +202,21 @@ def plan_columns(df: Any, dcfg: DataConfig, where: str, text_ok: bool = False) -
         raise DataError(f"{where}: no feature column is left besides the target {dcfg.target!r}: "
                         + "; ".join(f"{p.name}: {p.reason}" for p in plans)[:400])
     return plans
+
+
+_INFERRED: list[Any] = [None, {}]  # [the last table typed, {column: Planned}]: a search types its table once
+
+
+def _inferred(df: Any, name: str, position: int) -> Planned:
+    """``infer_column``, remembered for the last table (``data.load_table`` hands out the same frame while the
+    file is unchanged); a fresh copy each time, since the caller fills in defaults."""
+    if _INFERRED[0] is not df:
+        _INFERRED[:] = [df, {}]
+    cache = _INFERRED[1]
+    if name not in cache:
+        cache[name] = infer_column(df[name], name, position)
+    plan = cache[name]
+    return Planned(plan.name, None if plan.spec is None else plan.spec.model_copy(), plan.reason)
 
 
 # ---------------------------------------------------------------------------------------------

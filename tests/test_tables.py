@@ -211,3 +211,29 @@ def test_regression_target_scale_keeps_metrics_in_target_units(tmp_path, write_c
     pd.DataFrame({"area": [100.0], "city": ["c"]}).to_csv(tmp_path / "one.csv", index=False)
     ok("predict", run, "--input", tmp_path / "one.csv", "--output", tmp_path / "p.csv")
     assert pd.read_csv(tmp_path / "p.csv")["prediction"][0] == pytest.approx(150_000, rel=0.2)
+
+
+def test_column_options_are_tunable_and_the_table_is_read_and_typed_once(shop_run, table_dir, tmp_path, monkeypatch):
+    from dlcli import columns, data
+
+    reads, typed = [], []
+    real_read, real_infer = data.read_table, columns.infer_column
+    monkeypatch.setattr(data, "read_table", lambda path: reads.append(path) or real_read(path))
+    monkeypatch.setattr(columns, "infer_column", lambda s, n, p: typed.append(n) or real_infer(s, n, p))
+    data._TABLE_CACHE.clear()
+    columns._INFERRED[:] = [None, {}]
+    cfg = yaml.safe_load((table_dir / "shop.yaml").read_text())
+    cfg["data"]["source"] = str(table_dir / "shop.csv")
+    cfg["data"]["columns"].pop("colour")  # inferred, and searched through its listed options below
+    cfg["data"]["columns"]["weight"] = {"type": "numeric"}
+    cfg["tune"] = {"strategy": "grid", "objective": "val_accuracy",
+                   "space": {"data.columns.weight.missing": ["median", "mean"],
+                             "data.columns.weight.indicator": [True, False]}}
+    config = tmp_path / "search.yaml"
+    config.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    ok("tune", config, "--set", "fit.epochs=1", "--runs-dir", tmp_path / "runs")
+    trials = read_csv(only_run(tmp_path / "runs") / "trials.csv")
+    assert len(trials) == 4 and {t["status"] for t in trials} == {"completed"}
+    assert {(t["data.columns.weight.missing"], t["data.columns.weight.indicator"]) for t in trials} == {
+        ("median", "1"), ("mean", "1"), ("median", "0"), ("mean", "0")}
+    assert len(reads) == 1 and typed == ["colour"]  # read once, the unlisted column typed once
