@@ -56,6 +56,12 @@ def format_table(rows: list[dict[str, Any]], fmt: str = "table") -> str:
     return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(r) for r in cells])
 
 
+def baseline_note(split: str, predicts: str) -> str:
+    """The line under a metrics table that says what its ``baseline`` row is."""
+    return (f"baseline: a model that ignores its inputs and always predicts {predicts}; scored on the {split} "
+            f"split. A useful model beats it.")
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)

@@ -231,6 +231,9 @@ def load_run_info(run_dir: Path) -> dict[str, Any]:
 # Metric names where a lower value is better; ``runs list --sort`` puts the best runs first.
 LOWER_IS_BETTER = ("loss", "error", "mae", "mse", "rmse", "mape", "msle", "hinge", "crossentropy", "divergence")
 LIST_COLUMNS = ["run_id", "name", "command", "status", "epochs"]
+# The `split` of the metrics.csv row that holds the trivial baseline's scores (dlcli/baseline.py) on the
+# test split (val, else train, when there is none; run.json's baseline_split says which).
+BASELINE_SPLIT = "baseline"
 
 
 def find_run_dir(run: str | Path, runs_dir: Path) -> Path:
@@ -275,7 +278,7 @@ def read_csv_rows(path: Path) -> list[dict[str, Any]]:
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    """``metrics.csv`` of a run (one row per split), or [] if it has none."""
+    """``metrics.csv`` of a run (one row per split, then the ``baseline`` row), or [] if it has none."""
     path = Path(run_dir) / "metrics.csv"
     return read_csv_rows(path) if path.is_file() else []
 
@@ -454,7 +457,8 @@ def _diagnosis_text(run_dir: Path, metrics: list[dict[str, Any]], high_error: fl
 
 
 def run_details(run_dir: Path, high_error: float | None = None, max_gap: float | None = None) -> dict[str, Any]:
-    """What ``dlcli runs show`` prints: the run's record, config text, metrics, fit diagnosis and evaluations.
+    """What ``dlcli runs show`` prints: the run's record, config text, metrics, what the baseline row is,
+    fit diagnosis and evaluations.
 
     Args:
         run_dir: the run directory.
@@ -485,6 +489,8 @@ def run_details(run_dir: Path, high_error: float | None = None, max_gap: float |
         "record": {k: v for k, v in record.items() if v not in (None, "")},
         "config": config_path.read_text(encoding="utf-8") if config_path.is_file() else "(no config.yaml)",
         "metrics": metrics,
+        # (split, what it predicts) of the metrics' baseline row; None for runs from before baselines
+        "baseline": (info["baseline_split"], info.get("baseline_predicts")) if info.get("baseline_split") else None,
         "diagnosis": _diagnosis_text(run_dir, metrics, high_error, max_gap),
         "evaluations": evaluations,
     }

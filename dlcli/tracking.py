@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 from dlcli import runtime
 from dlcli.config import ExperimentConfig, MlflowConfig
 from dlcli.errors import DlcliError
+from dlcli.runs import BASELINE_SPLIT
 
 TENSORBOARD_DIR = "tensorboard"
 MLFLOW_INSTALL = "pip install 'dlcli[mlflow]'"
@@ -149,9 +150,12 @@ def _signature(model: Any) -> Any:
 
 def _metrics_of(rows: list[dict[str, Any]]) -> dict[str, float]:
     """metrics.csv rows as MLflow metrics: ``final_<split>_<metric>``, e.g. final_test_accuracy (the
-    per-epoch ``val_*`` keys keep their Keras names)."""
-    return {f"final_{row['split']}_{key}": float(value) for row in rows for key, value in row.items()
-            if key != "split" and value is not None}
+    per-epoch ``val_*`` keys keep their Keras names), and the trivial baseline's as ``baseline_<metric>``."""
+    out: dict[str, float] = {}
+    for row in rows:
+        prefix = f"{BASELINE_SPLIT}_" if row["split"] == BASELINE_SPLIT else f"final_{row['split']}_"
+        out.update({prefix + key: float(value) for key, value in row.items() if key != "split" and value is not None})
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -265,7 +265,8 @@ class TuneResult:
     objective: str
     direction: str
     trials: list[dict[str, Any]]  # every trial, best first (the rows of trials.csv)
-    metrics: list[dict[str, Any]] = field(default_factory=list)  # the best model on train / val / test
+    metrics: list[dict[str, Any]] = field(default_factory=list)  # the best model on train / val / test, baseline
+    baseline: Any = None  # dlcli.baseline.Baseline: the trivial predictor's scores (the `baseline` row)
     best_values: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -355,7 +356,7 @@ def tune(search: Search, runs_dir: Path, *, resume: Path | None = None, workers:
         if best is None:
             raise RunFailed(f"search {run.id}: no trial completed ({len(rows)} failed); last reason: "
                             f"{session.last_reason()}")
-        metrics = save_best(search, session, *best, run.path)
+        metrics, baseline = save_best(search, session, *best, run.path)
     except KeyboardInterrupt:
         if session is not None:
             session.stop_workers()
@@ -377,17 +378,20 @@ def tune(search: Search, runs_dir: Path, *, resume: Path | None = None, workers:
         signal.signal(signal.SIGTERM, previous)
     test = next((row for row in metrics if row["split"] == "test"), {})
     run.finish("completed", trials=len(rows), best_trial=best[0], best_values=best[1],
-               test_metrics={k: v for k, v in test.items() if k != "split"})
+               test_metrics={k: v for k, v in test.items() if k != "split"}, **baseline.run_info())
     return TuneResult(run_dir=run.path, run_id=run.id, objective=search.objective, direction=search.direction,
-                      trials=rows, metrics=metrics, best_values=best[1], seconds=run.info["seconds"])
+                      trials=rows, metrics=metrics, baseline=baseline, best_values=best[1],
+                      seconds=run.info["seconds"])
 
 
-def save_best(search: Search, session: Any, trial_id: str, values: dict[str, Any], run_dir: Path) -> list[dict]:
+def save_best(search: Search, session: Any, trial_id: str, values: dict[str, Any],
+              run_dir: Path) -> tuple[list[dict], Any]:
     """Write best_config.yaml, and the best trial's model (as its training left it) scored on train, val
-    and test: metrics.csv (the only time a search touches the test split), model.keras, preprocessing."""
+    and test beside the trivial baseline: metrics.csv (the only time a search touches the test split),
+    diagnosis.json, model.keras, preprocessing. Returns the metrics rows and the Baseline."""
     from dlcli import tuner as keras_side
     from dlcli.model import build_model, summary_text
-    from dlcli.train import save_model, score_splits
+    from dlcli.train import read_history, save_model, score_run, write_diagnosis
 
     cfg = search.trial_config({**values, "name": f"{search.cfg.name or 'tune'}_best"})
     atomic_write_text(run_dir / "best_config.yaml",
@@ -398,12 +402,14 @@ def save_best(search: Search, session: Any, trial_id: str, values: dict[str, Any
     keras.backend.clear_session()
     model = build_model(cfg, data.prep)
     keras_side.load_weights(model, session.weights_path(trial_id))
-    metrics = score_splits(model, data, cfg.fit.batch_size)
+    metrics, baseline = score_run(model, cfg, data)
     write_csv(run_dir / "metrics.csv", metrics)
+    history = read_history(session.weights_path(trial_id).parent / "history.csv")  # the trial's first execution
+    write_diagnosis(run_dir, metrics, history, cfg.diagnosis, baseline)
     save_model(model, run_dir)
     data.prep.save(run_dir)
     atomic_write_text(run_dir / "summary.txt", summary_text(model))
-    return metrics
+    return metrics, baseline
 
 
 def _describe(search: Search, total: int | None, run: Run, resumed: bool) -> str:

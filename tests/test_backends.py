@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 INSTALLED = [b for b in ("tensorflow", "jax", "torch") if importlib.util.find_spec(b) is not None]
 OTHERS = [b for b in INSTALLED if b != BACKEND]
 E2E_FILES = ["tests/test_train.py", "tests/test_evaluate.py", "tests/test_predict.py", "tests/test_tune.py",
-             "tests/test_tables.py"]
+             "tests/test_tables.py", "tests/test_baseline.py"]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
 
 

@@ -28,7 +28,7 @@ def test_show_fills_in_every_default(cli, write_config):
     assert shown["fit"]["shuffle"] is True and shown["fit"]["early_stopping"] is None
     assert shown["data"]["split"]["stratify"] is True
     assert shown["compile"]["optimizer"] == {"type": "adam", "learning_rate": None}  # `adam` expanded
-    assert shown["diagnosis"] == {"measure": "auto", "high_error": 0.1, "max_gap": 0.05, "split": "val"}
+    assert shown["diagnosis"] == {"measure": "auto", "high_error": 0.5, "max_gap": 0.15, "split": "val"}
 
 
 def test_show_applies_overrides_and_options(cli, write_config):

@@ -76,8 +76,10 @@ def test_train_logs_params_epochs_scores_tags_and_model(cli, write_config, runs_
         assert [m.value for m in points] == pytest.approx([float(r[key]) for r in history], rel=1e-6)
 
     for row in read_csv(run_dir / "metrics.csv"):
+        prefix = "baseline_" if row["split"] == "baseline" else f"final_{row['split']}_"
         for key in ("loss", "accuracy"):
-            assert run.data.metrics[f"final_{row['split']}_{key}"] == pytest.approx(float(row[key]), rel=1e-6)
+            assert run.data.metrics[f"{prefix}{key}"] == pytest.approx(float(row[key]), rel=1e-6)
+    assert "baseline_accuracy" in run.data.metrics and "final_baseline_accuracy" not in run.data.metrics
 
     artifacts = {a.path for a in mlflow_client.list_artifacts(run.info.run_id, "dlcli")}
     assert {"dlcli/config.yaml", "dlcli/metrics.csv", "dlcli/history.csv"} <= artifacts

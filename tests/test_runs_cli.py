@@ -138,14 +138,17 @@ def test_show_prints_config_metrics_and_diagnosis(runs):
     assert f"run: {runs['fast']}" in out and "status: completed" in out
     assert "config:\n" in out and "learning_rate: 0.05" in out
     assert "metrics:\n" in out and "test" in out
+    assert "\nbaseline " in out and "baseline: a model that ignores its inputs and always predicts" in out
     diagnosis = next(line for line in out.splitlines() if line.startswith("diagnosis: "))
     assert any(v in diagnosis for v in ("underfit", "overfit", "good fit"))
-    assert "training error" in diagnosis and "Validation loss was lowest at epoch" in diagnosis
+    assert "training error" in diagnosis and "of the baseline's" in diagnosis
+    assert "Validation loss was lowest at epoch" in diagnosis
 
 
 def test_show_judges_again_with_other_thresholds(runs):
-    out = ok("runs", "show", runs["slow"], "--high-error", "1.0", "--max-gap", "1.0", "--runs-dir", runs["dir"]).stdout
-    assert "diagnosis: good fit" in out and "(<= 1)" in out
+    # Relative errors: a model worse than the baseline has one above 1, so 2 lets any two epochs pass.
+    out = ok("runs", "show", runs["slow"], "--high-error", "2", "--max-gap", "2", "--runs-dir", runs["dir"]).stdout
+    assert "diagnosis: good fit" in out and "(<= 2)" in out
 
 
 def test_show_a_crashed_run_and_an_unknown_one(runs):
@@ -168,6 +171,10 @@ def test_compare_shows_only_config_values_that_differ_then_metrics(runs):
     metrics = {row["metric"]: row for row in data["metrics"]}
     assert {"test_loss", "test_accuracy", "train_loss", "val_accuracy", "diagnosis", "best_epoch"} <= set(metrics)
     assert set(metrics["test_accuracy"]) == {"metric", runs["slow"], runs["fast"]}
+    # The trivial baseline beside them: the same data and seed, so the same score in both runs.
+    assert {"baseline_loss", "baseline_accuracy"} <= set(metrics)
+    assert list(metrics).index("baseline_accuracy") > list(metrics).index("test_accuracy")
+    assert metrics["baseline_accuracy"][runs["slow"]] == metrics["baseline_accuracy"][runs["fast"]]
     table = ok("runs", "compare", runs["slow"], runs["fast"], "--runs-dir", runs["dir"]).stdout
     assert "config:" in table and "metrics:" in table and "compile.optimizer.learning_rate" in table
     assert "compile.loss" not in table  # the same in both

@@ -43,7 +43,7 @@ def test_train_writes_every_file_with_its_columns(cli, write_config, runs_dir):
     assert list(history[0]) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
 
     metrics = read_csv(run / "metrics.csv")
-    assert [r["split"] for r in metrics] == ["train", "val", "test"]
+    assert [r["split"] for r in metrics] == ["train", "val", "test", "baseline"]  # see tests/test_baseline.py
     assert list(metrics[0]) == ["split", "loss", "accuracy"]
     assert all(0.0 <= float(r["accuracy"]) <= 1.0 for r in metrics)
 

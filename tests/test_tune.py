@@ -69,7 +69,7 @@ def test_search_writes_the_best_model_config_and_test_metrics(grid_search):
     for name in ("best_config.yaml", "metrics.csv", "model.keras", "config.yaml", "run.json", "tuner/oracle.json"):
         assert (run / name).is_file(), name
     metrics = read_csv(run / "metrics.csv")
-    assert [r["split"] for r in metrics] == ["train", "val", "test"]
+    assert [r["split"] for r in metrics] == ["train", "val", "test", "baseline"]
     best = yaml.safe_load((run / "best_config.yaml").read_text())
     assert "tune" not in best and best["name"] == "tiny_best"
     top = read_csv(run / "trials.csv")[0]
@@ -80,6 +80,12 @@ def test_search_writes_the_best_model_config_and_test_metrics(grid_search):
     index = read_csv(run.parent / "index.csv")
     assert index[0]["command"] == "tune" and float(index[0]["test_accuracy"]) == pytest.approx(
         float(metrics[2]["accuracy"]))
+    # The best model beside the trivial baseline, and its fit diagnosis against it.
+    assert info["baseline_split"] == "test" and info["baseline_metrics"]["accuracy"] == pytest.approx(
+        float(metrics[3]["accuracy"]))
+    assert "baseline: a model that ignores its inputs" in output
+    diagnosis = json.loads((run / "diagnosis.json").read_text())
+    assert diagnosis["train_baseline"] is not None and diagnosis["epochs"] == 2
 
 
 def test_training_the_best_config_reproduces_the_best_trial(grid_search, cli, tmp_path):
