@@ -44,7 +44,6 @@ MAX_CODES = 20  # integer columns with at most this many distinct values are cat
 ID_RATIO = 0.99  # distinct values in at least this share of the rows: an ID
 TEXT_WORDS = 3.0  # strings averaging at least this many words (and mostly distinct) are free text
 TEXT_RATIO = 0.5
-ROWS_PER_BLOCK = 4096  # rows encoded at a time
 MAX_RARE = 10_000  # rare training values remembered (so that only truly new values count as unseen)
 ID_NAMES = re.compile(r"(?i)^(id|index|idx|rownames?|row_?names?|row_?(id|num|number)|unnamed: ?\d+|.*[_ ]id|id[_ ].*)$")
 DATE_LIKE = re.compile(r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2})?(\.\d+)?)?\s*(Z|[+-]\d{2}:?\d{2})?$")
@@ -352,8 +351,34 @@ class Encoded:
     unseen: dict[str, int]  # column -> values not seen in training (sent to <other>, or all zeros)
 
 
+def layout(states: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Where each column's inputs sit in the encoded array, when there are categorical columns.
+
+    Numeric, binary and date inputs come first (``dense`` of them, in column order); then one number per
+    categorical column: its code offset into one shared range of ``tokens`` (each column's one-hot inputs,
+    in column order, then one last "nothing" token). The model's first layers (``model.build_model``) turn
+    the codes into the one-hot inputs with Keras's ``CategoryEncoding``, so the table is stored compact.
+    """
+    hot = [s for s in states if s["type"] == "categorical"]
+    if not hot:
+        return None
+    offsets, at = {}, 0
+    for state in hot:
+        offsets[state["name"]] = at
+        at += len(output_names(state))
+    dense = sum(len(output_names(s)) for s in states if s["type"] != "categorical")
+    return {"dense": dense, "codes": len(hot), "tokens": at + 1, "offsets": offsets}
+
+
+def input_names(states: list[dict[str, Any]]) -> list[str]:
+    """The inputs the config's first layer sees, in order: dense inputs, then every one-hot input."""
+    dense = [s for s in states if s["type"] != "categorical"]
+    hot = [s for s in states if s["type"] == "categorical"]
+    return [n for s in dense + hot for n in output_names(s)]
+
+
 def encode(df: Any, states: list[dict[str, Any]], where: str, rows: np.ndarray | None = None) -> Encoded:
-    """Encode the columns of ``df`` with their fitted ``states`` into one float32 array.
+    """Encode the columns of ``df`` with their fitted ``states`` into one float32 array (see :func:`layout`).
 
     Args:
         df: the raw table (every column of ``states`` present).
@@ -369,25 +394,31 @@ def encode(df: Any, states: list[dict[str, Any]], where: str, rows: np.ndarray |
     n = len(df) if rows is None else len(rows)
     keep = np.ones(n, dtype=bool)
     unseen: dict[str, int] = {}
-    parts = []
-    for state in states:
+    plan = layout(states)
+    dense = [s for s in states if s["type"] != "categorical"]
+    hot = [s for s in states if s["type"] == "categorical"]
+    x = np.empty((n, sum(len(output_names(s)) for s in dense) + len(hot)), dtype=np.float32)
+    at = 0
+    for state in dense + hot:
         values = df[state["name"]].to_numpy()
-        parts.append(_encode_column(state, values if rows is None else values[rows], keep, unseen, where, rows))
-    width = sum(len(output_names(s)) for s in states)
-    x = np.zeros((n, width), dtype=np.float32)  # one-hot blocks only set their ones
-    # Filled a block of rows at a time, so that the rows being written stay in the CPU's cache.
-    for start in range(0, n, ROWS_PER_BLOCK):
-        stop, at = min(n, start + ROWS_PER_BLOCK), 0
-        block = x[start:stop]
-        for state, part in zip(states, parts):
-            if part.dtype == np.float32:
-                block[:, at:at + part.shape[1]] = part[start:stop]
-            else:
-                codes = part[start:stop]
-                hit = np.flatnonzero(codes >= 0)
-                block[hit, at + codes[hit]] = 1.0
-            at += len(output_names(state))
+        part = _encode_column(state, values if rows is None else values[rows], keep, unseen, where, rows)
+        if state["type"] == "categorical":  # local code -> the shared range; -1 -> the "nothing" token
+            x[:, at] = np.where(part >= 0, part + plan["offsets"][state["name"]], plan["tokens"] - 1)
+            at += 1
+        else:
+            x[:, at:at + part.shape[1]] = part
+            at += part.shape[1]
     return Encoded(x=x, keep=None if keep.all() else keep, unseen=unseen)
+
+
+def one_hot(x: np.ndarray, plan: dict[str, Any] | None) -> np.ndarray:
+    """What the model's input stage makes of encoded rows: dense inputs, then the one-hot inputs (NumPy)."""
+    if plan is None:
+        return x
+    codes = x[:, plan["dense"]:].astype(np.int64)
+    hot = np.zeros((len(x), plan["tokens"]), dtype=np.float32)
+    np.put_along_axis(hot, codes, 1.0, axis=1)
+    return np.concatenate([x[:, :plan["dense"]], hot[:, :-1]], axis=1)
 
 
 def _encode_column(state: dict[str, Any], values: np.ndarray, keep: np.ndarray, unseen: dict[str, int], where: str,

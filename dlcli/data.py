@@ -56,7 +56,10 @@ class Preprocessing:
     # Tables: each input column's fitted encoding (dlcli.columns), in model-input order; the raw dtypes.
     columns: list[dict[str, Any]] | None = None
     dtypes: dict[str, str] | None = None
-    input_names: list[str] | None = None  # the model's inputs (one per encoded value)
+    input_names: list[str] | None = None  # what the config's first layer sees (one per one-hot value)
+    # Tables with categorical columns: the encoded array holds codes, one-hot encoded by the model's first
+    # layers (dlcli.columns.layout: dense inputs, code columns, tokens).
+    onehot: dict[str, Any] | None = None
     # Regression with data.target_scale: standard: the model ends in Rescaling(target_std, target_mean).
     target_mean: float | None = None
     target_std: float | None = None
@@ -581,14 +584,17 @@ def prepare_table(cfg: ExperimentConfig, fitted: Preprocessing | None = None) ->
     encoded = cols.encode(df, states, where, rows=rows[order])
     x, y = encoded.x, y_all[order]
     bounds = np.cumsum([len(train), len(val)])
-    input_names = [n for state in states for n in cols.output_names(state)]
+    onehot = cols.layout(states)
+    if onehot is not None and dcfg.reshape is not None:
+        raise ConfigError("data.reshape", "cannot reshape a table with categorical columns (the model one-hot encodes "
+                          "them first); remove data.reshape")
     x = x.reshape((len(x), *input_shape_for((x.shape[1],), dcfg.reshape)))
     hashes = row_hashes(x, y)
     prep = Preprocessing(
         task="regression" if encoding == "none" else "classification", encoding=encoding, scale=dcfg.scale,
         sample_shape=[int(encoded.x.shape[1])], input_shape=list(x.shape[1:]),
         feature_names=[p.name for p in used], class_names=class_names, target=target,
-        columns=states, dtypes={p.name: str(df[p.name].dtype) for p in used}, input_names=input_names,
+        columns=states, dtypes={p.name: str(df[p.name].dtype) for p in used}, input_names=cols.input_names(states), onehot=onehot,
         row_hashes=np.sort(hashes[: bounds[0]]), **target_scaling(dcfg, encoding, y[: bounds[0]]))
     fingerprint = "sha256:" + hashlib.sha256(hashes.tobytes()).hexdigest()[:16]
     return Dataset(x_train=x[: bounds[0]], y_train=y[: bounds[0]], x_val=x[bounds[0]: bounds[1]],

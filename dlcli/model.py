@@ -242,14 +242,22 @@ def build_model(cfg: ExperimentConfig, prep: Preprocessing) -> Any:
             its input, or an output that does not fit the labels.
     """
     keras = import_keras()
-    model = keras.Sequential(name=_model_name(cfg.name))
-    model.add(keras.Input(shape=tuple(prep.input_shape)))
+    inputs = keras.Input(shape=tuple(prep.input_shape))
+    model = keras.Sequential(name=_model_name(cfg.name)) if prep.onehot is None else None
+    if model is not None:
+        model.add(inputs)
+        hidden = None
+    else:  # a table with categorical columns: a functional model whose first layers one-hot encode them
+        hidden = input_stage(keras, prep.onehot, inputs)
     loss = resolve_loss(cfg.compile.loss)  # first: the label encoding checked below depends on it
-    shape: tuple = (None, *prep.input_shape)
+    shape: tuple = (None, *prep.input_shape) if hidden is None else tuple(hidden.shape)
     for index, spec in enumerate(cfg.model.layers):
         layer = make_layer(spec, index)
         try:
-            model.add(layer)
+            if model is not None:
+                model.add(layer)
+            else:
+                hidden = layer(hidden)
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"model.layers[{index}]", f"{spec.type} cannot take input of shape {shape}: "
                               f"{_first_line(exc)}") from None
@@ -258,15 +266,44 @@ def build_model(cfg: ExperimentConfig, prep: Preprocessing) -> Any:
                 raise
             raise ConfigError(f"model.layers[{index}]", f"{spec.type} is too large to fit in memory "
                               f"({_first_line(exc)[:120]}); use fewer units or filters") from None
-        shape = tuple(model.output_shape)
+        shape = tuple(model.output_shape) if model is not None else tuple(hidden.shape)
     check_output(cfg, prep, shape)
     if prep.target_std is not None:
         # data.target_scale: standard. The layers learn a standardised target; this maps it back, so the
         # loss, the metrics and the predictions are in the target's own units.
-        model.add(keras.layers.Rescaling(scale=prep.target_std, offset=prep.target_mean, name="target_scale"))
+        rescale = keras.layers.Rescaling(scale=prep.target_std, offset=prep.target_mean, name="target_scale")
+        if model is not None:
+            model.add(rescale)
+        else:
+            hidden = rescale(hidden)
+    if model is None:
+        model = keras.Model(inputs, hidden, name=_model_name(cfg.name))
     metrics = resolve_metrics(cfg.compile, prep)
     model.compile(optimizer=make_optimizer(cfg.compile.optimizer), loss=loss, metrics=metrics)
     return model
+
+
+def input_stage(keras: Any, plan: dict[str, Any], inputs: Any) -> Any:
+    """The layers in front of the config's: the table's categorical codes become one-hot inputs.
+
+    The encoded row is ``plan["dense"]`` numbers, then one code per categorical column (an index into one
+    shared range of ``plan["tokens"]``, see ``dlcli.columns.layout``). Built from stock Keras layers only
+    (Cropping1D selects a range of the row, CategoryEncoding one-hot encodes), so the saved model loads in
+    safe mode on every backend; the last token means "no input" (a value with no slot) and is dropped.
+    """
+    layers = keras.layers
+    width, dense, tokens = plan["dense"] + plan["codes"], plan["dense"], plan["tokens"]
+    row = layers.Reshape((width, 1), name="table_row")(inputs)
+    codes = layers.Reshape((plan["codes"],), name="category_codes")(
+        layers.Cropping1D((dense, 0), name="categorical_part")(row))
+    hot = layers.CategoryEncoding(num_tokens=tokens, output_mode="multi_hot", name="one_hot")(codes)
+    hot = layers.Reshape((tokens - 1,), name="one_hot_inputs")(
+        layers.Cropping1D((0, 1), name="drop_no_input")(layers.Reshape((tokens, 1), name="one_hot_row")(hot)))
+    if dense == 0:
+        return hot
+    numbers = layers.Reshape((dense,), name="dense_inputs")(
+        layers.Cropping1D((0, plan["codes"]), name="dense_part")(row))
+    return layers.Concatenate(name="inputs")([numbers, hot])
 
 
 def check_output(cfg: ExperimentConfig, prep: Preprocessing, output_shape: tuple) -> None:

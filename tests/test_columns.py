@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from dlcli.columns import encode, fit_column, infer_column, keys, output_names
+from dlcli.columns import encode, fit_column, infer_column, keys, layout, one_hot, output_names
 from dlcli.config import CategoricalColumn, DataConfig, NumericColumn
 
 from .conftest import tiny_config
@@ -60,7 +60,9 @@ def test_categorical_cap_other_and_missing_slots():
     assert output_names(state) == ["c=a", "c=b", "c=<missing>", "c=<other>"]
     new = pd.DataFrame({"c": ["a", "c", None, "zzz", "b"]})
     encoded = encode(new, [state], "new.csv")
-    assert encoded.x.tolist() == [[1, 0, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0], [0, 0, 0, 1], [0, 1, 0, 0]]
+    assert encoded.x.tolist() == [[0], [3], [2], [3], [1]]  # codes, one-hot encoded by the model's first layers
+    assert one_hot(encoded.x, layout([state])).tolist() == [[1, 0, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0], [0, 0, 0, 1],
+                                                             [0, 1, 0, 0]]
     assert encoded.unseen == {"c": 1}  # 'c' was rare in training, 'zzz' never seen
 
 
@@ -72,7 +74,7 @@ def test_min_frequency_and_no_other_slot():
     assert state["categories"] == ["a", "b"] and state["other_slot"] and not state["missing_slot"]
     state = fit_column(Planned("c", CategoricalColumn(), ""), pd.Series(["a", "b"]), "t.csv")
     encoded = encode(pd.DataFrame({"c": ["q", None]}), [state], "new.csv")
-    assert encoded.x.tolist() == [[0, 0], [0, 0]]  # unseen and missing, with no slot for either: all zeros
+    assert one_hot(encoded.x, layout([state])).tolist() == [[0, 0], [0, 0]]  # unseen and missing, with no slot for either: all zeros
 
 
 def test_numeric_fill_indicator_and_scaling():

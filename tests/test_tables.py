@@ -88,8 +88,13 @@ def test_training_records_the_fitted_columns(shop_run):
     assert states["size"]["categories"] and set(states["size"]["categories"]) == {"1", "2", "3", "4"}
     assert states["weight"]["indicator"] and states["weight"]["missing"] == "median"
     assert states["member"]["positive"] == "True" and states["member"]["negative"] == "False"
-    assert prep["input_names"][:4] == [f"colour={v}" for v in states["colour"]["categories"]] + ["colour=<missing>"]
-    assert len(prep["input_names"]) == prep["input_shape"][0] == 3 + 1 + 4 + 2 + 1 + 4
+    # Numbers first, then one code per categorical column, one-hot encoded by the model's first layers.
+    assert prep["input_names"][:3] == ["weight", "weight_missing", "member"]
+    assert prep["input_names"][7:11] == [f"colour={v}" for v in states["colour"]["categories"]] + ["colour=<missing>"]
+    assert len(prep["input_names"]) == 2 + 1 + 4 + (3 + 1) + 4 and prep["input_shape"] == [2 + 1 + 4 + 2]
+    assert prep["onehot"] == {"dense": 7, "codes": 2, "tokens": 9, "offsets": {"colour": 0, "size": 4}}
+    summary = (shop_run / "summary.txt").read_text()
+    assert "(CategoryEncoding)" in summary and "│ inputs (Concatenate)     │ (None, 15)" in summary
     info = json.loads((shop_run / "run.json").read_text())
     assert [c["column"] for c in info["data"]["columns"]][:3] == ["Unnamed: 0", "customer_id", "colour"]
     assert info["data"]["inputs"] == prep["input_names"]
