@@ -130,20 +130,22 @@ def infer_column(series: Any, name: str, position: int) -> Planned:
         return Planned(name, IgnoreColumn(), "ignore: an unnamed first column, a row index as to_csv writes it")
     if not len(present):
         return Planned(name, IgnoreColumn(), "ignore: every value is missing")
-    distinct = int(present.nunique())
+    numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+    numbers = present.to_numpy(dtype=np.float64) if numeric else None
+    integral = numbers is not None and bool(np.all(numbers == np.round(numbers)))
+    distinct = _distinct(present, numbers, integral)
     if distinct == 1:
         return Planned(name, IgnoreColumn(), f"ignore: constant ({short_repr(present.iloc[0], 30)}{missing_note})")
-    unique_ratio = distinct / len(present)
-    numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+    if distinct is None and ID_NAMES.fullmatch(name):
+        distinct = int(present.nunique())
+    unique_ratio = distinct / len(present) if distinct is not None else 0.0  # None: fractions, many values
     if ID_NAMES.fullmatch(name) and unique_ratio >= ID_RATIO:
         return Planned(name, IgnoreColumn(), "ignore: a different value in every row and an ID's name")
     if pd.api.types.is_bool_dtype(series) or distinct == 2:
         values = sorted(keys(present.unique()).tolist())
         positive = _default_positive(values)
         return Planned(name, BinaryColumn(), f"binary: 2 values, {positive!r} -> 1{missing_note}")
-    if numeric:
-        numbers = present.to_numpy(dtype=np.float64)
-        integral = bool(np.all(numbers == np.round(numbers)))
+    if numbers is not None:
         if integral and unique_ratio == 1 and numbers.max() - numbers.min() + 1 == len(numbers):
             return Planned(name, IgnoreColumn(), "ignore: a different whole number in every row, counting up: looks "
                            "like a row number")
@@ -163,6 +165,17 @@ def infer_column(series: Any, name: str, position: int) -> Planned:
         return Planned(name, IgnoreColumn(), "ignore: a different value in every row, looks like an ID")
     capped = f", the {CategoricalColumn().max_categories} most common kept" if distinct > CategoricalColumn().max_categories else ""
     return Planned(name, CategoricalColumn(), f"categorical: {distinct} distinct strings{missing_note}{capped}")
+
+
+def _distinct(present: Any, numbers: np.ndarray | None, integral: bool) -> int | None:
+    """How many distinct values; None for numbers with fractions and more than two values (counting them
+    would hash every row, and no rule needs the count)."""
+    if numbers is None or integral:
+        return int(present.nunique())
+    low, high = numbers.min(), numbers.max()
+    if low == high:
+        return 1
+    return 2 if bool(np.all((numbers == low) | (numbers == high))) else None
 
 
 def _numeric_reason(share_missing: float) -> str:
@@ -400,8 +413,8 @@ def encode(df: Any, states: list[dict[str, Any]], where: str, rows: np.ndarray |
     x = np.empty((n, sum(len(output_names(s)) for s in dense) + len(hot)), dtype=np.float32)
     at = 0
     for state in dense + hot:
-        values = df[state["name"]].to_numpy()
-        part = _encode_column(state, values if rows is None else values[rows], keep, unseen, where, rows)
+        column = df[state["name"]]  # a Series: pandas' arrow-backed strings factorize without a detour through objects
+        part = _encode_column(state, column if rows is None else column.take(rows), keep, unseen, where, rows)
         if state["type"] == "categorical":  # local code -> the shared range; -1 -> the "nothing" token
             x[:, at] = np.where(part >= 0, part + plan["offsets"][state["name"]], plan["tokens"] - 1)
             at += 1
@@ -421,15 +434,13 @@ def one_hot(x: np.ndarray, plan: dict[str, Any] | None) -> np.ndarray:
     return np.concatenate([x[:, :plan["dense"]], hot[:, :-1]], axis=1)
 
 
-def _encode_column(state: dict[str, Any], values: np.ndarray, keep: np.ndarray, unseen: dict[str, int], where: str,
+def _encode_column(state: dict[str, Any], values: Any, keep: np.ndarray, unseen: dict[str, int], where: str,
                    rows: np.ndarray | None) -> np.ndarray:
     """One column's inputs: float32 values (rows x inputs), or for a one-hot block the int32 index of each
     row's 1 within the block (-1: none)."""
-    import pandas as pd
-
     name, kind = state["name"], state["type"]
     if kind == "numeric":
-        numbers = to_numbers(pd.Series(values, copy=False), name, where, rows)
+        numbers = to_numbers(values, name, where, rows)
         missing = np.isnan(numbers)
         if state["fill"] is None:
             keep &= ~missing
@@ -438,7 +449,7 @@ def _encode_column(state: dict[str, Any], values: np.ndarray, keep: np.ndarray, 
         return np.stack([scaled, missing], axis=1).astype(np.float32) if state["indicator"] \
             else scaled.astype(np.float32).reshape(-1, 1)
     if kind == "date":
-        parts = date_parts(pd.Series(values, copy=False), state["parts"], name, where, rows)
+        parts = date_parts(values, state["parts"], name, where, rows)
         parts = np.where(np.isnan(parts), state["fill"], parts)
         return ((parts - np.asarray(state["offset"])) * np.asarray(state["factor"])).astype(np.float32)
     # Work on the distinct values (a handful) and index arrays: no Python loop over rows.
@@ -450,7 +461,7 @@ def _encode_column(state: dict[str, Any], values: np.ndarray, keep: np.ndarray, 
         if np.isnan(encoded).any():
             row = int(np.flatnonzero(np.isnan(encoded))[0])
             raise DataError(f"{where}: column {name!r} is binary ({state['negative']!r} -> 0, {state['positive']!r} -> 1), "
-                            f"but data row {_row(row, rows)} holds {short_repr(values[row], 60)}")
+                            f"but data row {_row(row, rows)} holds {short_repr(values.iloc[row], 60)}")
         return encoded.astype(np.float32).reshape(-1, 1)
     categories = state["categories"]
     index = {v: i for i, v in enumerate(categories)}
@@ -528,5 +539,5 @@ def encode_table(df: Any, target: str) -> tuple[np.ndarray, list[dict[str, Any]]
     """Type every column but ``target``, fit on every row and encode: the whole column pipeline in one call
     (the benchmark's measure of typing and encoding speed; training fits on the train split instead)."""
     plans = plan_columns(df, DataConfig(source="table", target=target, scale="standard"), "table")
-    states = [s for p in plans if (s := fit_column(p, df[p.name].to_numpy(), "table")) is not None]
+    states = [s for p in plans if (s := fit_column(p, df[p.name], "table")) is not None]
     return encode(df, states, "table").x, states
