@@ -144,7 +144,8 @@ def infer_column(series: Any, name: str, position: int) -> Planned:
     if pd.api.types.is_bool_dtype(series) or distinct == 2:
         values = sorted(keys(present.unique()).tolist())
         positive = _default_positive(values)
-        return Planned(name, BinaryColumn(), f"binary: 2 values, {positive!r} -> 1{missing_note}")
+        filled = f"{missing_note}, filled with the most common" if missing_note else ""
+        return Planned(name, BinaryColumn(), f"binary: 2 values, {positive!r} -> 1{filled}")
     if numbers is not None:
         if integral and unique_ratio == 1 and numbers.max() - numbers.min() + 1 == len(numbers):
             return Planned(name, IgnoreColumn(), "ignore: a different whole number in every row, counting up: looks "
