@@ -21,7 +21,8 @@ Inference thresholds (each overridable per column in ``data.columns``):
 - strings with a different value in >= 99% of rows -> ignore (an ID), or free text if they average >= 3 words
 - two distinct values (or a boolean column) -> binary
 - integer codes with at most 20 distinct values -> categorical (fastai's ``max_card``)
-- other numbers -> numeric; strings that all parse as numbers -> numeric; strings that look like dates -> date
+- other numbers -> numeric; strings of which >= 95% parse as numbers -> numeric (the others are then named as errors);
+  strings that look like dates -> date
 - strings averaging >= 3 words with distinct values in over half of the rows -> free text (not modelled: an error
   at training time that names the column, and ``ignore`` with that comment in ``init``'s config)
 - other strings -> categorical
@@ -44,6 +45,7 @@ MAX_CODES = 20  # integer columns with at most this many distinct values are cat
 ID_RATIO = 0.99  # distinct values in at least this share of the rows: an ID
 TEXT_WORDS = 3.0  # strings averaging at least this many words (and mostly distinct) are free text
 TEXT_RATIO = 0.5
+NUMERIC_SHARE = 0.95  # strings of which at least this share parse as numbers are a numeric column
 MAX_RARE = 10_000  # rare training values remembered (so that only truly new values count as unseen)
 ID_NAMES = re.compile(r"(?i)^(id|index|idx|rownames?|row_?names?|row_?(id|num|number)|unnamed: ?\d+|.*[_ ]id|id[_ ].*)$")
 DATE_LIKE = re.compile(r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2})?(\.\d+)?)?\s*(Z|[+-]\d{2}:?\d{2})?$")
@@ -154,7 +156,10 @@ def infer_column(series: Any, name: str, position: int) -> Planned:
             return Planned(name, CategoricalColumn(), f"categorical: {distinct} distinct integer codes{missing_note}")
         return Planned(name, NumericColumn(), _numeric_reason(share_missing))
     text = present.astype(str)
-    if pd.to_numeric(text.head(1000), errors="coerce").notna().all() and pd.to_numeric(text, errors="coerce").notna().all():
+    # Numbers written as text, perhaps with a few typos: numeric, so that training names each bad value
+    # (as one error with its row) instead of quietly treating the column as categories or an ID.
+    if pd.to_numeric(text.head(1000), errors="coerce").notna().mean() >= NUMERIC_SHARE and \
+            pd.to_numeric(text, errors="coerce").notna().mean() >= NUMERIC_SHARE:
         return Planned(name, NumericColumn(), _numeric_reason(share_missing) + " (numbers written as text)")
     sample = text.head(500)
     if sample.str.match(DATE_LIKE).mean() >= 0.8:
