@@ -2,6 +2,7 @@
 
     python benchmarks/bench.py            # the full run (about 15 minutes on 2 cores); writes benchmarks/results.md
     python benchmarks/bench.py --quick    # tiny sizes, one repetition: checks that every figure is produced
+    python benchmarks/bench.py --only 7 --seeds 42,0,1   # the mixed-type tables, three seeds
 
 Each comparison runs both sides as fresh processes in the same invocation, alternating, several
 times, and reports medians and the ratio, so machine noise cancels. Peak memory is each child
@@ -11,9 +12,12 @@ process's own maximum resident set size (``wait4``).
 from __future__ import annotations
 
 import argparse
+import csv
+import dataclasses
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -41,12 +45,17 @@ class Sizes:
     throughput_epochs: int
     batches: tuple[int, ...] = (32, 256, 1024)
     grid_trials: int = 8  # 8 = units x learning rate x batch size; quick: the first 2 (units only)
+    real_tables: tuple[str, ...] = ("penguins", "titanic", "titanic_count", "diamonds")
+    real_epochs: int | None = None  # None: as `dlcli init` writes them (100, early stopping); the scripts the same
+    real_seeds: tuple[int, ...] = (42,)
+    mixed_rows: int = 200_000
 
 
 FULL = Sizes(reps=3, epochs=20, table_rows=200_000, table_epochs=3, grid_epochs=10, rss_trials=(3, 30),
              throughput_epochs=4)
 QUICK = Sizes(reps=1, epochs=1, table_rows=3_000, table_epochs=1, grid_epochs=1, rss_trials=(1, 2),
-              throughput_epochs=2, batches=(32, 1024), grid_trials=2)
+              throughput_epochs=2, batches=(32, 1024), grid_trials=2, real_tables=("penguins",), real_epochs=2,
+              mixed_rows=3_000)
 
 
 @dataclass
@@ -54,6 +63,8 @@ class Result:
     seconds: float
     rss_mb: float
     stdout: str
+    returncode: int = 0
+    stderr: str = ""
 
 
 # Runs a command and reports its wall time and its own peak RSS. A small process of its own does the fork,
@@ -72,16 +83,16 @@ sys.exit(os.waitstatus_to_exitcode(status))
 """
 
 
-def run_rss(cmd: list[str], cwd: Path | None = None) -> Result:
-    """Run a command: its wall time, its own peak RSS and its stdout."""
+def run_rss(cmd: list[str], cwd: Path | None = None, check: bool = True) -> Result:
+    """Run a command: its wall time, its own peak RSS and its stdout (``check=False``: a failure is returned)."""
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "measure.json"
         done = subprocess.run([sys.executable, "-c", _MEASURE, str(report), *cmd], cwd=cwd, env=ENV,
                               capture_output=True, text=True)
-        if done.returncode != 0:
+        if done.returncode != 0 and check:
             raise SystemExit(f"benchmark command failed ({done.returncode}): {' '.join(cmd)}\n{done.stderr[-3000:]}")
         measured = json.loads(report.read_text())
-    return Result(measured["seconds"], measured["rss_kb"] / 1024, done.stdout)
+    return Result(measured["seconds"], measured["rss_kb"] / 1024, done.stdout, done.returncode, done.stderr)
 
 
 def median(values: list[float]) -> float:
@@ -100,7 +111,8 @@ def alternate(sides: dict[str, list[str]], reps: int, cwd: Path | None = None) -
 def last_run(runs_dir: Path) -> dict:
     runs = sorted(p for p in runs_dir.iterdir() if p.is_dir())
     info = json.loads((runs[-1] / "run.json").read_text())
-    metrics = list(__import__("csv").DictReader(open(runs[-1] / "metrics.csv")))
+    with open(runs[-1] / "metrics.csv", newline="") as fh:
+        metrics = list(csv.DictReader(fh))
     info["test_accuracy"] = float(next(r for r in metrics if r["split"] == "test")["accuracy"])
     return info
 
@@ -372,6 +384,190 @@ def bench_backends(sizes: Sizes, work: Path) -> list[dict]:
 
 
 # ---------------------------------------------------------------------------------------------
+# 7. Mixed-type tables: dlcli as a new user runs it, a FeatureSpace script, gradient boosting
+
+
+def failure(res: Result) -> str:
+    """What a failed command said (its ``error:`` line, else its last line), fit for a Markdown cell."""
+    lines = [line.strip() for line in res.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error:")]
+    text = (errors or lines or [f"exit code {res.returncode}"])[-1]
+    # The quick test rejects the token "nan" anywhere in the results, so that no NaN figure can hide.
+    text = re.sub(r"(?i)\bnan\b", "not-a-number", text)
+    return text.replace("|", "\\|")[:300]
+
+
+def dlcli_on_table(work: Path, name: str, csv_path: Path, target: str, task: str, seed: int,
+                   epochs: int | None) -> tuple[float | str, float]:
+    """``dlcli init`` then ``dlcli train`` on a table, as written: the test score (or what failed) and seconds."""
+    config = work / f"{name}-{seed}.yaml"
+    init = run_rss([*DLCLI, "init", "--task", task, "--data", str(csv_path), "--target", target, "--output",
+                    str(config), "--force"], check=False)
+    if init.returncode:
+        return f"init failed: {failure(init)}", init.seconds
+    runs_dir = work / f"runs-real-{name}-{seed}"
+    extra = ["--set", f"fit.epochs={epochs}"] if epochs else []
+    train = run_rss([*DLCLI, "train", str(config), "--runs-dir", str(runs_dir), "--seed", str(seed), *extra],
+                    check=False)
+    seconds = init.seconds + train.seconds
+    if train.returncode:
+        return f"train failed: {failure(train)}", seconds
+    metric = "accuracy" if task == "classification" else "mae"
+    run = sorted(p for p in runs_dir.iterdir() if p.is_dir())[-1]
+    with open(run / "metrics.csv", newline="") as fh:
+        test = next(r for r in csv.DictReader(fh) if r["split"] == "test")
+    return float(test[metric]), seconds
+
+
+def baseline_on_table(side: str, name: str, csv_path: Path, seed: int, epochs: int | None) -> tuple[float | str, float]:
+    """One of ``benchmarks/tables.py``'s baselines in a fresh process: its test score (or what failed) and seconds."""
+    extra = ["--epochs", str(epochs)] if epochs and side == "featurespace" else []
+    res = run_rss([sys.executable, str(HERE / "tables.py"), side, name, str(csv_path), "--seed", str(seed), *extra],
+                  check=False)
+    if res.returncode:
+        return f"failed: {failure(res)}", res.seconds
+    return json.loads(res.stdout.strip().splitlines()[-1])["value"], res.seconds
+
+
+def summary(values: list[float | str], digits: int) -> str:
+    """One seed: the figure; several: their mean, then each; a failure: its message."""
+    failed = [v for v in values if isinstance(v, str)]
+    if failed:
+        return failed[0]
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} ({' / '.join(f'{v:.{digits}f}' for v in values)})"
+
+
+def bench_real_tables(sizes: Sizes, work: Path) -> list[dict]:
+    sys.path.insert(0, str(HERE))
+    from tables import TABLES, missing_package, real_tables
+
+    rows = []
+    for name in sizes.real_tables:
+        table = TABLES[name]
+        row = {"table": name, "task": table.task, "metric": "test " + ("accuracy" if table.metric == "accuracy"
+                                                                         else "MAE")}
+        package = missing_package(name)
+        if package:
+            rows.append({**row, "dlcli (init as written)": f"needs {package}: pip install 'dlcli[bench]'"})
+            continue
+        csv_path, target, task = real_tables(work / "real-tables", (name,))[name]
+        row["rows"] = sum(1 for _ in open(csv_path, "rb")) - 1
+        scores: dict[str, list] = {"dlcli": [], "featurespace": [], "hgb": []}
+        seconds: dict[str, list] = {k: [] for k in scores}
+        for seed in sizes.real_seeds:
+            results = {"dlcli": dlcli_on_table(work, name, csv_path, target, task, seed, sizes.real_epochs),
+                       "featurespace": baseline_on_table("featurespace", name, csv_path, seed, sizes.real_epochs),
+                       "hgb": baseline_on_table("hgb", name, csv_path, seed, None)}
+            for side, (score, secs) in results.items():
+                scores[side].append(score)
+                seconds[side].append(secs)
+        digits = 3 if task == "classification" else 0
+        row.update({"dlcli (init as written)": summary(scores["dlcli"], digits),
+                    "FeatureSpace script": summary(scores["featurespace"], digits),
+                    "HistGradientBoosting": summary(scores["hgb"], digits),
+                    "dlcli s": round(median(seconds["dlcli"]), 1),
+                    "FeatureSpace s": round(median(seconds["featurespace"]), 1),
+                    "HGB s": round(median(seconds["hgb"]), 1),
+                    "seeds": ", ".join(map(str, sizes.real_seeds))})
+        rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# 8. Typing speed: dlcli's column typing and encoding vs pandas' read_csv of the same file
+
+
+def write_mixed_table(work: Path, rows: int) -> Path:
+    """25 float columns (~5% missing), 25 string categories with 3 to 200 values (~2% missing), a 0/1 target."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    numbers = rng.normal(size=(rows, 25))
+    logit = numbers[:, :5].sum(axis=1)
+    numbers[rng.random(numbers.shape) < 0.05] = np.nan
+    df = pd.DataFrame(numbers, columns=[f"num{i}" for i in range(25)])
+    for i, card in enumerate(np.geomspace(3, 200, 25).round().astype(int)):
+        weights = 1.0 / np.arange(1, card + 1)  # a few common values and a tail of rare ones, as in real data
+        codes = rng.choice(card, size=rows, p=weights / weights.sum())
+        if i < 5:
+            logit += (codes % 3 - 1) * 0.5
+        values = np.array([f"c{i}_{k}" for k in range(card)], dtype=object)[codes]
+        values[rng.random(rows) < 0.02] = None
+        df[f"cat{i}"] = values
+    df["target"] = (logit + rng.normal(size=rows) > 0).astype(int)
+    path = work / "mixed.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+READ_PANDAS = """
+import json, sys, time
+import pandas as pd
+t = time.perf_counter()
+df = pd.read_csv(sys.argv[1])
+seconds = time.perf_counter() - t
+print(json.dumps({"seconds": seconds, "frame_mb": float(df.memory_usage(deep=True).sum()) / 2**20}))
+"""
+ENCODE_DLCLI = """
+import json, sys, time
+import pandas as pd
+from dlcli.columns import encode_table
+t = time.perf_counter()
+df = pd.read_csv(sys.argv[1])
+read = time.perf_counter() - t
+t = time.perf_counter()
+x, info = encode_table(df, "target")
+encode = time.perf_counter() - t
+print(json.dumps({"read": read, "encode": encode, "shape": list(x.shape), "dtype": str(x.dtype)}))
+"""
+BASELINE_ENCODE = "import pandas, numpy, dlcli.columns"
+BASELINE_READ = "import pandas, numpy"
+
+
+def bench_typing(sizes: Sizes, work: Path) -> list[dict]:
+    path = write_mixed_table(work, sizes.mixed_rows)
+    reps = 3 if sizes.reps > 1 else 1
+    available = run_rss([sys.executable, "-c", "from dlcli.columns import encode_table"], check=False).returncode == 0
+    sides = {"pandas": [sys.executable, "-c", READ_PANDAS, str(path)]}
+    if available:
+        sides["dlcli"] = [sys.executable, "-c", ENCODE_DLCLI, str(path)]
+    else:
+        print("dlcli.columns not available (no encode_table): section 8 measures pandas only", flush=True)
+    res = alternate(sides, reps)
+    base_pd = median([run_rss([sys.executable, "-c", BASELINE_READ]).rss_mb for _ in range(reps)])
+    read_s = median([json.loads(r.stdout)["seconds"] for r in res["pandas"]])
+    frame_mb = json.loads(res["pandas"][0].stdout)["frame_mb"]
+    pd_extra = median([r.rss_mb for r in res["pandas"]]) - base_pd
+    rows = [{"figure": "table", "value": f"{sizes.mixed_rows:,} rows x 50 columns (25 float, 25 string categories "
+                                         f"with 3-200 values) + target, CSV {path.stat().st_size / 2**20:.0f} MB"},
+            {"figure": "pandas read_csv s (median)", "value": round(read_s, 3)},
+            {"figure": "DataFrame memory_usage(deep=True) MB", "value": round(frame_mb, 1)},
+            {"figure": "pandas child peak RSS MB over its imports", "value": round(pd_extra, 1)}]
+    if not available:
+        return rows + [{"figure": "dlcli encode_table", "value": "dlcli.columns not available"}]
+    out = [json.loads(r.stdout) for r in res["dlcli"]]
+    encode_s = median([o["encode"] for o in out])
+    base_dl = median([run_rss([sys.executable, "-c", BASELINE_ENCODE]).rss_mb for _ in range(reps)])
+    dl_extra = median([r.rss_mb for r in res["dlcli"]]) - base_dl
+    n, width = out[0]["shape"]
+    array_mb = n * width * 4 / 2**20
+    extra = max(0.0, dl_extra - pd_extra)  # below zero is noise: dlcli's peak is read_csv's own
+    return rows + [
+        {"figure": "dlcli encode_table s (median; after the same read_csv)", "value": round(encode_s, 3)},
+        {"figure": "encode / read_csv (issue 12: at most 2)", "value": round(encode_s / read_s, 2)},
+        {"figure": "(read_csv + encode) / read_csv", "value": round((read_s + encode_s) / read_s, 2)},
+        {"figure": "encoded array", "value": f"{n:,} x {width} {out[0]['dtype']}, {array_mb:.1f} MB"},
+        {"figure": "dlcli child peak RSS MB over its imports (read + encode)", "value": round(dl_extra, 1)},
+        {"figure": "extra peak memory over pandas MB", "value": round(extra, 1)},
+        {"figure": "extra, in encoded float32 arrays (issue 12: at most 1)", "value": round(extra / array_mb, 2)},
+        {"figure": "extra, in DataFrames (memory_usage deep)", "value": round(extra / frame_mb, 2)},
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def machine() -> str:
@@ -415,6 +611,8 @@ SECTIONS = {
     "4. Tuning": bench_tuning,
     "5. Throughput: digits CNN, training samples per second": bench_throughput,
     "6. Backends: digits MLP and CNN, and start-up, on each installed Keras backend": bench_backends,
+    "7. Mixed-type tables: dlcli as written by init vs a FeatureSpace script and gradient boosting": bench_real_tables,
+    "8. Typing speed: dlcli's column typing and encoding vs pandas read_csv": bench_typing,
 }
 
 
@@ -423,10 +621,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes and one repetition (for the tests)")
     parser.add_argument("--out", type=Path, default=None, help="results file (default: benchmarks/results.md, "
                         "or nothing with --quick)")
-    parser.add_argument("--only", action="append", choices=["1", "2", "3", "4", "5", "6"],
+    parser.add_argument("--only", action="append", choices=[title[0] for title in SECTIONS],
                         help="run only these sections")
+    parser.add_argument("--seeds", default=None, help="section 7: comma-separated seeds (default 42), e.g. 42,0,1")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
+    if args.seeds:
+        sizes = dataclasses.replace(sizes, real_seeds=tuple(int(s) for s in args.seeds.split(",")))
     out = args.out or (None if args.quick else HERE / "results.md")
     parts = [f"# dlcli benchmark results\n\nMachine: {machine()}.\n\n"
              f"Mode: {'quick' if args.quick else 'full'} ({sizes.reps} repetition(s), medians; both sides are fresh "
@@ -434,11 +635,13 @@ def main(argv: list[str] | None = None) -> int:
              f"GPU: {'one is visible (dlcli uses it: device auto).' if gpu_visible() else 'none on this machine, so no GPU figures.'}\n"]
     with tempfile.TemporaryDirectory(prefix="dlcli-bench-") as tmp:
         work = Path(tmp)
-        tables = write_table(work, sizes.table_rows)
+        tables = None
         for title, fn in SECTIONS.items():
             if args.only and title[0] not in args.only:
                 continue
             started = time.perf_counter()
+            if fn in (bench_train, bench_loading) and tables is None:
+                tables = write_table(work, sizes.table_rows)
             kwargs = {"tables": tables} if fn in (bench_train, bench_loading) else {}
             rows = fn(sizes, work, **kwargs)
             text = markdown(title, rows)
