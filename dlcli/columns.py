@@ -46,6 +46,8 @@ ID_RATIO = 0.99  # distinct values in at least this share of the rows: an ID
 TEXT_WORDS = 3.0  # strings averaging at least this many words (and mostly distinct) are free text
 TEXT_RATIO = 0.5
 NUMERIC_SHARE = 0.95  # strings of which at least this share parse as numbers are a numeric column
+# In a column of numbers, these strings mean "missing" (UCI files write '?'); pandas already reads NA, NULL, ...
+MISSING_MARKERS = ("?", "-", "--", ".", "na", "n/a", "nan", "null", "none", "missing", "unknown")
 MAX_RARE = 10_000  # rare training values remembered (so that only truly new values count as unseen)
 ID_NAMES = re.compile(r"(?i)^(id|index|idx|rownames?|row_?names?|row_?(id|num|number)|unnamed: ?\d+|.*[_ ]id|id[_ ].*)$")
 DATE_LIKE = re.compile(r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2})?(\.\d+)?)?\s*(Z|[+-]\d{2}:?\d{2})?$")
@@ -156,11 +158,13 @@ def infer_column(series: Any, name: str, position: int) -> Planned:
             return Planned(name, CategoricalColumn(), f"categorical: {distinct} distinct integer codes{missing_note}")
         return Planned(name, NumericColumn(), _numeric_reason(share_missing))
     text = present.astype(str)
-    # Numbers written as text, perhaps with a few typos: numeric, so that training names each bad value
-    # (as one error with its row) instead of quietly treating the column as categories or an ID.
-    if pd.to_numeric(text.head(1000), errors="coerce").notna().mean() >= NUMERIC_SHARE and \
-            pd.to_numeric(text, errors="coerce").notna().mean() >= NUMERIC_SHARE:
-        return Planned(name, NumericColumn(), _numeric_reason(share_missing) + " (numbers written as text)")
+    # Numbers written as text, perhaps with a missing-value marker such as '?' or a few typos: numeric, so
+    # that training names each bad value (one error with its row) instead of treating the column as categories.
+    if _numbers_share(text.head(1000)) >= NUMERIC_SHARE and _numbers_share(text) >= NUMERIC_SHARE:
+        markers = sorted(set(text[is_marker(text)]))
+        share = (n - len(present) + int(is_marker(text).sum())) / max(1, n)
+        read = f" ({', '.join(map(repr, markers))} read as missing)" if markers else ""
+        return Planned(name, NumericColumn(), _numeric_reason(share) + f", numbers written as text{read}")
     sample = text.head(500)
     if sample.str.match(DATE_LIKE).mean() >= 0.8:
         return Planned(name, DateColumn(), f"date: parsed into year, month, day and day of week{missing_note}")
@@ -171,6 +175,19 @@ def infer_column(series: Any, name: str, position: int) -> Planned:
         return Planned(name, IgnoreColumn(), "ignore: a different value in every row, looks like an ID")
     capped = f", the {CategoricalColumn().max_categories} most common kept" if distinct > CategoricalColumn().max_categories else ""
     return Planned(name, CategoricalColumn(), f"categorical: {distinct} distinct strings{missing_note}{capped}")
+
+
+def is_marker(text: Any) -> Any:
+    """Which strings are a missing-value marker (``?``, ``-``, ``n/a``, ...) in a column of numbers."""
+    return text.str.strip().str.lower().isin(MISSING_MARKERS)
+
+
+def _numbers_share(text: Any) -> float:
+    """The share of strings that parse as numbers, missing-value markers left aside."""
+    import pandas as pd
+
+    values = text[~is_marker(text)]
+    return float(pd.to_numeric(values, errors="coerce").notna().mean()) if len(values) else 0.0
 
 
 def _distinct(present: Any, numbers: np.ndarray | None, integral: bool) -> int | None:
@@ -499,6 +516,8 @@ def to_numbers(series: Any, name: str, where: str, rows: np.ndarray | None = Non
     else:
         numbers = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
         bad = np.isnan(numbers) & series.notna().to_numpy()
+        if bad.any():  # a missing-value marker is missing, not a bad value
+            bad &= ~is_marker(series.astype(str)).to_numpy()
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             raise DataError(f"{where}: column {name!r} is numeric, but data row {_row(row, rows)} holds "

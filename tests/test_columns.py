@@ -33,8 +33,10 @@ def kind_and_reason(values, name="col", position=1):
     ([1, 2, 3, 4, 5] * 20, "c", 2, "categorical", "categorical: 5 distinct integer codes"),
     (np.r_[np.linspace(0, 1, 88), [np.nan] * 12], "c", 2, "numeric", "numeric: 12% missing, filled with the median"),
     (np.linspace(0, 1, 100), "c", 2, "numeric", "numeric: no missing values"),
-    ([str(v) for v in np.linspace(0, 1, 100)], "c", 2, "numeric", "numeric: no missing values (numbers written as "
-                                                                  "text)"),
+    ([str(v) for v in np.linspace(0, 1, 100)], "c", 2, "numeric", "numeric: no missing values, numbers written as "
+                                                                  "text"),
+    ([str(v) for v in np.linspace(0, 1, 80)] + ["?"] * 20, "c", 2, "numeric",
+     "numeric: 20% missing, filled with the median, numbers written as text ('?' read as missing)"),
     ([f"2021-03-{d:02d}" for d in range(1, 29)] * 3, "c", 2, "date", "date: parsed into year, month, day and day of "
                                                                      "week"),
     ([f"this is review number {i}" for i in range(90)] + ["short"] * 10, "c", 2, "text",

@@ -86,7 +86,7 @@ def test_example_config_trains_on_a_folder_and_evaluate_rebuilds_the_test_split(
     run = only_run(runs_dir)
 
     metrics = read_csv(run / "metrics.csv")
-    assert [r["split"] for r in metrics] == ["train", "val", "test"]
+    assert [r["split"] for r in metrics] == ["train", "val", "test", "baseline"]
     assert float(metrics[2]["accuracy"]) >= 0.7  # three colours: far above chance (0.33) after 3 epochs
 
     info = json.loads((run / "run.json").read_text())

@@ -41,7 +41,7 @@ def test_mirrored_train_uses_two_replicas_and_matches_one_device(cli, write_conf
     assert [d.rsplit("/", 1)[-1] for d in info["distribution"]["devices"]] == ["device:CPU:0", "device:CPU:1"]
     assert yaml.safe_load((run / "config.yaml").read_text())["distribution"] == "mirrored"
     mirrored = read_csv(run / "metrics.csv")
-    assert [r["split"] for r in mirrored] == ["train", "val", "test"]
+    assert [r["split"] for r in mirrored] == ["train", "val", "test", "baseline"]
 
     # The same config on one device (this process): the global batch is split, not changed, so the
     # numbers agree up to float rounding.
