@@ -25,6 +25,8 @@ Inference thresholds (each overridable per column in ``data.columns``):
   strings that look like dates -> date
 - strings averaging >= 3 words with distinct values in over half of the rows -> free text (not modelled: an error
   at training time that names the column, and ``ignore`` with that comment in ``init``'s config)
+- other strings with distinct values in over half of the rows (and over 20 of them) -> ignore (codes such as
+  ticket numbers; Ludwig's rule: a category has fewer distinct values than half the rows)
 - other strings -> categorical
 """
 
@@ -45,6 +47,7 @@ MAX_CODES = 20  # integer columns with at most this many distinct values are cat
 ID_RATIO = 0.99  # distinct values in at least this share of the rows: an ID
 TEXT_WORDS = 3.0  # strings averaging at least this many words (and mostly distinct) are free text
 TEXT_RATIO = 0.5
+MANY_VALUES = 20  # strings with more distinct values than this and than half the rows are left out
 NUMERIC_SHARE = 0.95  # strings of which at least this share parse as numbers are a numeric column
 # In a column of numbers, these strings mean "missing" (UCI files write '?'); pandas already reads NA, NULL, ...
 MISSING_MARKERS = ("?", "-", "--", ".", "na", "n/a", "nan", "null", "none", "missing", "unknown")
@@ -173,6 +176,9 @@ def infer_column(series: Any, name: str, position: int) -> Planned:
         return Planned(name, None, f"ignore: free text ({words:.1f} words on average); dlcli does not model text")
     if unique_ratio >= ID_RATIO:
         return Planned(name, IgnoreColumn(), "ignore: a different value in every row, looks like an ID")
+    if unique_ratio > TEXT_RATIO and distinct >= MANY_VALUES:  # Ludwig: a category has fewer than 0.5 x rows
+        return Planned(name, IgnoreColumn(), f"ignore: {distinct} distinct values in {len(present)} rows, too many "
+                       f"to learn as categories (an identifier or code?); set categorical to keep the most common")
     capped = f", the {CategoricalColumn().max_categories} most common kept" if distinct > CategoricalColumn().max_categories else ""
     return Planned(name, CategoricalColumn(), f"categorical: {distinct} distinct strings{missing_note}{capped}")
 

@@ -551,6 +551,10 @@ def prepare_table(cfg: ExperimentConfig, fitted: Preprocessing | None = None) ->
     target = check_target_column(names, dcfg, path)
     plans = cols.plan_columns(df, dcfg, where)
     notes: list[str] = []
+    left_out = [f"{p.name} ({p.reason.removeprefix('ignore: ')})" for p in plans if p.kind == "ignore" and not p.listed
+                and dcfg.features is None]
+    if left_out:
+        notes.append(f"left out {len(left_out)} column(s) not listed in data.columns: {'; '.join(left_out)}")
     drop = df[target].isna().to_numpy()
     if drop.any():
         notes.append(f"dropped {int(drop.sum())} row(s) whose target {target!r} is missing")

@@ -188,3 +188,21 @@ def test_validate_and_config_show_print_each_column(cli, write_config, tmp_path)
     resolved = yaml.safe_load(shown.stdout)  # still valid YAML: the column lines are comments
     assert resolved["data"]["columns"]["cat"] == {"type": "categorical", "max_categories": 2, "min_frequency": 1,
                                                   "missing": "category"}
+
+
+def test_many_valued_codes_are_left_out_with_the_reason():
+    codes = [f"T{i % 70}" for i in range(100)]  # 70 distinct values in 100 rows
+    assert kind_and_reason(codes) == ("ignore", "ignore: 70 distinct values in 100 rows, too many to learn as "
+                                                "categories (an identifier or code?); set categorical to keep the "
+                                                "most common")
+
+
+def test_unlisted_columns_left_out_are_named_in_a_note(cli, write_config, tmp_path):
+    cfg = table_config(tmp_path)
+    df = pd.read_csv(cfg["data"]["source"])
+    df["ticket"] = [f"A/{i}" for i in range(len(df))]
+    df.to_csv(cfg["data"]["source"], index=False)
+    result = cli("validate", write_config(cfg))
+    assert result.exit_code == 0, result.output
+    assert ("note: left out 1 column(s) not listed in data.columns: ticket (a different value in every row, looks "
+            "like an ID)") in result.stderr
