@@ -175,7 +175,7 @@ def test_rescale_or_a_rescaling_layer(folder, tmp_path, cli, runs_dir):
     config.write_text(yaml.safe_dump(cfg))
     result = cli("train", config)
     assert result.exit_code == 0, result.output + repr(result.exception)
-    assert len(read_csv(only_run(runs_dir) / "metrics.csv")) == 3
+    assert len(read_csv(only_run(runs_dir) / "metrics.csv")) == 4  # train, val, test and the baseline
 
 
 def test_image_size_and_color_mode_shape_the_input(folder, tmp_path):
