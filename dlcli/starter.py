@@ -228,8 +228,9 @@ def _output_layer(s: DataSummary) -> str:
 def _compile_lines(s: DataSummary) -> list[str]:
     lines = ["compile:", _c("  optimizer: {type: adam, learning_rate: 1.0e-3}", "adam's default rate")]
     if s.classes is None:
-        return lines + [_c("  loss: mse", "mean squared error"),
-                        _c("  metrics: [mae]", "mean absolute error, in the target's units")]
+        return lines + [_c("  loss: mae", "mean absolute error: robust to outliers and long tails (prices); mse "
+                           "punishes large errors more"),
+                        _c("  metrics: [mae, mse]", "in the target's units (mse: squared units)")]
     if s.binary:
         return lines + ["  # Two classes: one sigmoid output with binary_crossentropy rather than a 2-unit softmax.",
                         "  # The same model in effect, but the labels stay one 0/1 column, so AUC can be reported.",

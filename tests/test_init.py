@@ -149,7 +149,7 @@ def test_regression_starter_has_a_linear_output_and_trains(cli, prices):
     out = layers(text)[-1]
     assert out == {"type": "Dense", "units": 1}  # linear; data.target_scale maps it to the target's units
     assert cfg["data"]["target_scale"] == "standard"
-    assert (cfg["compile"]["loss"], cfg["compile"]["metrics"]) == ("mse", ["mae"])
+    assert (cfg["compile"]["loss"], cfg["compile"]["metrics"]) == ("mae", ["mae", "mse"])
     assert cfg["data"]["split"]["stratify"] is False and cfg["data"]["scale"] == "standard"
     assert "mae" in train_ok(cli, config)
 
@@ -186,7 +186,7 @@ def test_large_images_are_resized_down(cli, tmp_path):
     ("iris", {"type": "Dense", "units": 3, "activation": "softmax"}, "sparse_categorical_crossentropy"),
     ("wine", {"type": "Dense", "units": 3, "activation": "softmax"}, "sparse_categorical_crossentropy"),
     ("breast_cancer", {"type": "Dense", "units": 1, "activation": "sigmoid"}, "binary_crossentropy"),
-    ("diabetes", None, "mse"),
+    ("diabetes", {"type": "Dense", "units": 1}, "mae"),
 ])
 def test_bundled_datasets(cli, name, last, loss):
     task = "regression" if name == "diabetes" else "classification"
