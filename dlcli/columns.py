@@ -52,8 +52,10 @@ NUMERIC_SHARE = 0.95  # strings of which at least this share parse as numbers ar
 # In a column of numbers, these strings mean "missing" (UCI files write '?'); pandas already reads NA, NULL, ...
 MISSING_MARKERS = ("?", "-", "--", ".", "na", "n/a", "nan", "null", "none", "missing", "unknown")
 MAX_RARE = 10_000  # rare training values remembered (so that only truly new values count as unseen)
-ID_NAMES = re.compile(r"(?i)^(id|index|idx|rownames?|row_?names?|row_?(id|num|number)|unnamed: ?\d+|.*[_ ]id|id[_ ].*)$")
-DATE_LIKE = re.compile(r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2})?(\.\d+)?)?\s*(Z|[+-]\d{2}:?\d{2})?$")
+ID_NAMES = re.compile(r"(?i)^(id|index|idx|rownames?|row_?names?|row_?(id|num|number)|unnamed: ?\d+"
+                      r"|.*[_ ]id|id[_ ].*)$")
+DATE_LIKE = re.compile(r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}"  # 2021-03-04, 3/4/2021, 04.03.21
+                       r"([ T]\d{1,2}:\d{2}(:\d{2})?(\.\d+)?)?\s*(Z|[+-]\d{2}:?\d{2})?$")  # an optional time
 TRUE_WORDS = ("true", "yes", "y", "t", "1", "1.0")
 MISSING, OTHER = "<missing>", "<other>"
 Spec = NumericColumn | CategoricalColumn | BinaryColumn | DateColumn | IgnoreColumn
@@ -179,7 +181,8 @@ def infer_column(series: Any, name: str, position: int) -> Planned:
     if unique_ratio > TEXT_RATIO and distinct >= MANY_VALUES:  # Ludwig: a category has fewer than 0.5 x rows
         return Planned(name, IgnoreColumn(), f"ignore: {distinct} distinct values in {len(present)} rows, too many "
                        f"to learn as categories (an identifier or code?); set categorical to keep the most common")
-    capped = f", the {CategoricalColumn().max_categories} most common kept" if distinct > CategoricalColumn().max_categories else ""
+    cap = CategoricalColumn().max_categories
+    capped = f", the {cap} most common kept" if distinct > cap else ""
     return Planned(name, CategoricalColumn(), f"categorical: {distinct} distinct strings{missing_note}{capped}")
 
 
@@ -253,7 +256,8 @@ def plan_columns(df: Any, dcfg: DataConfig, where: str, text_ok: bool = False) -
             plans.append(plan)
     for plan in plans:
         if plan.spec is None and not text_ok:
-            raise DataError(f"{where}: column {plan.name!r} looks like free text ({plan.reason.split('(')[1].split(')')[0]}); "
+            words = plan.reason.split("(")[1].split(")")[0]
+            raise DataError(f"{where}: column {plan.name!r} looks like free text ({words}); "
                             f"dlcli does not model text. Set data.columns.{plan.name}: ignore to leave it out, or "
                             f"categorical to one-hot its most common values")
     if all(p.kind in ("ignore", "text") for p in plans):
@@ -305,7 +309,8 @@ def fit_column(plan: Planned, values: Any, where: str, rows: np.ndarray | None =
         parts = date_parts(series, spec.parts, name, where, rows)
         fill = [float(np.nanmedian(col)) if np.isfinite(col).any() else 0.0 for col in parts.T]
         parts = np.where(np.isnan(parts), fill, parts)
-        return {"name": name, "type": "date", "parts": list(spec.parts), "fill": fill} | _scaling(parts, spec.scale or "none")
+        state = {"name": name, "type": "date", "parts": list(spec.parts), "fill": fill}
+        return state | _scaling(parts, spec.scale or "none")
     codes, labels = factor(values)
     counts = np.bincount(codes[codes >= 0], minlength=len(labels))
     uniques, counts = labels[counts > 0].astype(str), counts[counts > 0]
@@ -313,7 +318,8 @@ def fit_column(plan: Planned, values: Any, where: str, rows: np.ndarray | None =
     if spec.type == "binary":
         values_ = [str(v) for v in uniques]
         if len(values_) > 2:
-            raise DataError(f"{where}: column {name!r} is set as binary but has {len(values_)} values in the train split "
+            raise DataError(f"{where}: column {name!r} is set as binary but has {len(values_)} values in the train "
+                            f"split "
                             f"({', '.join(map(repr, values_[:5]))}...); set data.columns.{name}: categorical")
         positive = _positive_key(spec.positive, values_, name)
         negative = next((v for v in values_ if v != positive), None)
@@ -489,7 +495,8 @@ def _encode_column(state: dict[str, Any], values: Any, keep: np.ndarray, unseen:
         encoded = lookup[raw_codes]  # code -1 (missing) takes the last entry: the fill value
         if np.isnan(encoded).any():
             row = int(np.flatnonzero(np.isnan(encoded))[0])
-            raise DataError(f"{where}: column {name!r} is binary ({state['negative']!r} -> 0, {state['positive']!r} -> 1), "
+            raise DataError(f"{where}: column {name!r} is binary ({state['negative']!r} -> 0, "
+                            f"{state['positive']!r} -> 1), "
                             f"but data row {_row(row, rows)} holds {short_repr(values.iloc[row], 60)}")
         return encoded.astype(np.float32).reshape(-1, 1)
     categories = state["categories"]

@@ -598,7 +598,8 @@ def prepare_table(cfg: ExperimentConfig, fitted: Preprocessing | None = None) ->
         task="regression" if encoding == "none" else "classification", encoding=encoding, scale=dcfg.scale,
         sample_shape=[int(encoded.x.shape[1])], input_shape=list(x.shape[1:]),
         feature_names=[p.name for p in used], class_names=class_names, target=target,
-        columns=states, dtypes={p.name: str(df[p.name].dtype) for p in used}, input_names=cols.input_names(states), onehot=onehot,
+        columns=states, dtypes={p.name: str(df[p.name].dtype) for p in used}, input_names=cols.input_names(states),
+        onehot=onehot,
         row_hashes=np.sort(hashes[: bounds[0]]), **target_scaling(dcfg, encoding, y[: bounds[0]]))
     fingerprint = "sha256:" + hashlib.sha256(hashes.tobytes()).hexdigest()[:16]
     return Dataset(x_train=x[: bounds[0]], y_train=y[: bounds[0]], x_val=x[bounds[0]: bounds[1]],
