@@ -541,6 +541,8 @@ def prepare_table(cfg: ExperimentConfig, fitted: Preprocessing | None = None) ->
     The encoded rows are written in train, val, test order into one float32 array whose slices are the
     splits, so the table costs one extra copy (the encoded array) beside pandas' frame.
     """
+    import pandas as pd
+
     from dlcli import columns as cols
 
     dcfg = cfg.data
@@ -601,7 +603,10 @@ def prepare_table(cfg: ExperimentConfig, fitted: Preprocessing | None = None) ->
         columns=states, dtypes={p.name: str(df[p.name].dtype) for p in used}, input_names=cols.input_names(states),
         onehot=onehot,
         row_hashes=np.sort(hashes[: bounds[0]]), **target_scaling(dcfg, encoding, y[: bounds[0]]))
-    fingerprint = "sha256:" + hashlib.sha256(hashes.tobytes()).hexdigest()[:16]
+    # The file's content, whatever the column settings: a search that tunes them, or evaluate with a run's
+    # fitted state, sees the same fingerprint for the same file.
+    raw_hashes = pd.util.hash_pandas_object(df, index=False).to_numpy()
+    fingerprint = "sha256:" + hashlib.sha256(raw_hashes.tobytes() + str(list(df.columns)).encode()).hexdigest()[:16]
     return Dataset(x_train=x[: bounds[0]], y_train=y[: bounds[0]], x_val=x[bounds[0]: bounds[1]],
                    y_val=y[bounds[0]: bounds[1]], x_test=x[bounds[1]:], y_test=y[bounds[1]:], prep=prep,
                    fingerprint=fingerprint, source=dcfg.source, notes=notes,

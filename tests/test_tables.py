@@ -242,3 +242,21 @@ def test_column_options_are_tunable_and_the_table_is_read_and_typed_once(shop_ru
     assert {(t["data.columns.weight.missing"], t["data.columns.weight.indicator"]) for t in trials} == {
         ("median", "1"), ("mean", "1"), ("median", "0"), ("mean", "0")}
     assert len(reads) == 1 and typed == ["colour"]  # read once, the unlisted column typed once
+
+
+def test_a_search_over_column_settings_can_be_evaluated(shop_run, table_dir, tmp_path):
+    """The best trial's fitted columns differ from the base config's; the data fingerprint does not."""
+    cfg = yaml.safe_load((table_dir / "shop.yaml").read_text())
+    cfg["data"]["source"] = str(table_dir / "shop.csv")
+    cfg["data"]["columns"]["weight"] = {"type": "numeric"}
+    cfg["tune"] = {"strategy": "grid", "objective": "val_accuracy",
+                   "space": {"data.columns.weight.indicator": [False]}}
+    config = tmp_path / "search.yaml"
+    config.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    ok("tune", config, "--set", "fit.epochs=1", "--runs-dir", tmp_path / "runs")
+    run = only_run(tmp_path / "runs")
+    assert "weight_missing" not in json.loads((run / "preprocessing.json").read_text())["input_names"]
+    ok("evaluate", run)
+    (evaluation,) = (run / "evaluations").iterdir()
+    test = next(r for r in read_csv(run / "metrics.csv") if r["split"] == "test")
+    assert float(read_csv(evaluation / "metrics.csv")[0]["loss"]) == pytest.approx(float(test["loss"]), rel=1e-5)
