@@ -467,9 +467,9 @@ def bench_real_tables(sizes: Sizes, work: Path) -> list[dict]:
         row.update({"dlcli (init as written)": summary(scores["dlcli"], digits),
                     "FeatureSpace script": summary(scores["featurespace"], digits),
                     "HistGradientBoosting": summary(scores["hgb"], digits),
-                    "dlcli s": round(median(seconds["dlcli"]), 1),
-                    "FeatureSpace s": round(median(seconds["featurespace"]), 1),
-                    "HGB s": round(median(seconds["hgb"]), 1),
+                    "dlcli s": f"{median(seconds['dlcli']):.1f}",
+                    "FeatureSpace s": f"{median(seconds['featurespace']):.1f}",
+                    "HGB s": f"{median(seconds['hgb']):.1f}",
                     "seeds": ", ".join(map(str, sizes.real_seeds))})
         rows.append(row)
     return rows

@@ -51,6 +51,7 @@ MANY_VALUES = 20  # strings with more distinct values than this and than half th
 NUMERIC_SHARE = 0.95  # strings of which at least this share parse as numbers are a numeric column
 # In a column of numbers, these strings mean "missing" (UCI files write '?'); pandas already reads NA, NULL, ...
 MISSING_MARKERS = ("?", "-", "--", ".", "na", "n/a", "nan", "null", "none", "missing", "unknown")
+COLUMNS_PER_GROUP, ROWS_PER_BLOCK = 16, 4096  # how encode walks the array it fills
 MAX_RARE = 10_000  # rare training values remembered (so that only truly new values count as unseen)
 ID_NAMES = re.compile(r"(?i)^(id|index|idx|rownames?|row_?names?|row_?(id|num|number)|unnamed: ?\d+"
                       r"|.*[_ ]id|id[_ ].*)$")
@@ -77,6 +78,22 @@ class Planned:
 
 # ---------------------------------------------------------------------------------------------
 # Values as category keys
+
+
+_FACTORS: dict[Any, Any] = {}  # {"table": the last table, column: (codes, labels)}: each column factorized once
+
+
+def column_codes(df: Any, name: str, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`factor` of column ``name`` at ``rows`` (None: all), factorizing the whole column once per table
+    (fitting on the train rows and encoding every row then share it, as does every trial of a search)."""
+    if _FACTORS.get("table") is not df:
+        _FACTORS.clear()
+        _FACTORS["table"] = df
+    if name not in _FACTORS:
+        codes, labels = factor(df[name])
+        _FACTORS[name] = (codes.astype(np.int32), labels)
+    codes, labels = _FACTORS[name]
+    return (codes if rows is None else codes[rows]), labels
 
 
 def factor(values: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -127,31 +144,40 @@ def keys(values: Any) -> np.ndarray:
 # Inference
 
 
-def infer_column(series: Any, name: str, position: int) -> Planned:
-    """The type ``dlcli init`` gives a column, and a short reason for its config comment."""
+def infer_column(series: Any, name: str, position: int, labels: np.ndarray | None = None) -> Planned:
+    """The type ``dlcli init`` gives a column, and a short reason for its config comment.
+
+    ``labels``: the column's distinct values if already known (:func:`column_codes`), to save counting them.
+    """
     import pandas as pd
 
     n = len(series)
-    present = series.dropna()
-    share_missing = 1 - len(present) / max(1, n)
+    numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+    if numeric:  # NumPy all the way: no pandas copy of the present values
+        numbers = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        numbers = numbers[~np.isnan(numbers)]
+        present, count = None, len(numbers)
+    else:
+        numbers, present = None, series.dropna()
+        count = len(present)
+    share_missing = 1 - count / max(1, n)
     missing_note = f", {_percent(share_missing)} missing" if share_missing else ""
     if position == 0 and (name == "" or re.fullmatch(r"Unnamed: ?0", name)):
         return Planned(name, IgnoreColumn(), "ignore: an unnamed first column, a row index as to_csv writes it")
-    if not len(present):
+    if not count:
         return Planned(name, IgnoreColumn(), "ignore: every value is missing")
-    numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
-    numbers = present.to_numpy(dtype=np.float64) if numeric else None
     integral = numbers is not None and bool(np.all(numbers == np.round(numbers)))
-    distinct = _distinct(present, numbers, integral)
+    distinct = _distinct(present, numbers, integral, labels)
     if distinct == 1:
-        return Planned(name, IgnoreColumn(), f"ignore: constant ({short_repr(present.iloc[0], 30)}{missing_note})")
+        first = series.dropna().iloc[0]
+        return Planned(name, IgnoreColumn(), f"ignore: constant ({short_repr(first, 30)}{missing_note})")
     if distinct is None and ID_NAMES.fullmatch(name):
-        distinct = int(present.nunique())
-    unique_ratio = distinct / len(present) if distinct is not None else 0.0  # None: fractions, many values
+        distinct = int(pd.unique(numbers).size)
+    unique_ratio = distinct / count if distinct is not None else 0.0  # None: fractions, many values
     if ID_NAMES.fullmatch(name) and unique_ratio >= ID_RATIO:
         return Planned(name, IgnoreColumn(), "ignore: a different value in every row and an ID's name")
     if pd.api.types.is_bool_dtype(series) or distinct == 2:
-        values = sorted(keys(present.unique()).tolist())
+        values = sorted(keys(pd.unique(numbers) if numbers is not None else present.unique()).tolist())
         positive = _default_positive(values)
         filled = f"{missing_note}, filled with the most common" if missing_note else ""
         return Planned(name, BinaryColumn(), f"binary: 2 values, {positive!r} -> 1{filled}")
@@ -199,15 +225,29 @@ def _numbers_share(text: Any) -> float:
     return float(pd.to_numeric(values, errors="coerce").notna().mean()) if len(values) else 0.0
 
 
-def _distinct(present: Any, numbers: np.ndarray | None, integral: bool) -> int | None:
+def _distinct(present: Any, numbers: np.ndarray | None, integral: bool, labels: np.ndarray | None) -> int | None:
     """How many distinct values; None for numbers with fractions and more than two values (counting them
     would hash every row, and no rule needs the count)."""
-    if numbers is None or integral:
-        return int(present.nunique())
+    if numbers is None:
+        return len(labels) if labels is not None else int(present.nunique())
+    if integral:
+        return int(pd_unique_size(numbers))
     low, high = numbers.min(), numbers.max()
     if low == high:
         return 1
     return 2 if bool(np.all((numbers == low) | (numbers == high))) else None
+
+
+def pd_is_numeric(series: Any) -> bool:
+    import pandas as pd
+
+    return pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
+
+
+def pd_unique_size(values: np.ndarray) -> int:
+    import pandas as pd
+
+    return int(pd.unique(values).size)  # a hash table: faster than sorting with np.unique
 
 
 def _numeric_reason(share_missing: float) -> str:
@@ -276,7 +316,9 @@ def _inferred(df: Any, name: str, position: int) -> Planned:
         _INFERRED[:] = [df, {}]
     cache = _INFERRED[1]
     if name not in cache:
-        cache[name] = infer_column(df[name], name, position)
+        column = df[name]
+        strings = not (pd_is_numeric(column))
+        cache[name] = infer_column(column, name, position, column_codes(df, name)[1] if strings else None)
     plan = cache[name]
     return Planned(plan.name, None if plan.spec is None else plan.spec.model_copy(), plan.reason)
 
@@ -285,15 +327,14 @@ def _inferred(df: Any, name: str, position: int) -> Planned:
 # Fitting (train split only) and encoding
 
 
-def fit_column(plan: Planned, values: Any, where: str, rows: np.ndarray | None = None) -> dict[str, Any] | None:
-    """The fitted state of one column from its train-split values (None for an ignored column); ``rows`` are
-    the values' positions in the file, for messages."""
-    import pandas as pd
-
+def fit_column(plan: Planned, df: Any, where: str, rows: np.ndarray | None = None) -> dict[str, Any] | None:
+    """The fitted state of one column of ``df`` from the train split's ``rows`` (positions in the file;
+    None: every row), or None for an ignored column."""
     spec, name = plan.spec, plan.name
     if spec is None or spec.type == "ignore":
         return None
-    series = pd.Series(values, copy=False)
+    if spec.type in ("numeric", "date"):
+        series = df[name] if rows is None else df[name].take(rows)
     if spec.type == "numeric":
         numbers = to_numbers(series, name, where, rows)
         present = numbers[~np.isnan(numbers)]
@@ -311,7 +352,7 @@ def fit_column(plan: Planned, values: Any, where: str, rows: np.ndarray | None =
         parts = np.where(np.isnan(parts), fill, parts)
         state = {"name": name, "type": "date", "parts": list(spec.parts), "fill": fill}
         return state | _scaling(parts, spec.scale or "none")
-    codes, labels = factor(values)
+    codes, labels = column_codes(df, name, rows)
     counts = np.bincount(codes[codes >= 0], minlength=len(labels))
     uniques, counts = labels[counts > 0].astype(str), counts[counts > 0]
     has_missing = bool((codes < 0).any())
@@ -446,16 +487,22 @@ def encode(df: Any, states: list[dict[str, Any]], where: str, rows: np.ndarray |
     dense = [s for s in states if s["type"] != "categorical"]
     hot = [s for s in states if s["type"] == "categorical"]
     x = np.empty((n, sum(len(output_names(s)) for s in dense) + len(hot)), dtype=np.float32)
+    ordered = dense + hot
     at = 0
-    for state in dense + hot:
-        column = df[state["name"]]  # a Series: pandas' arrow-backed strings factorize without a detour through objects
-        part = _encode_column(state, column if rows is None else column.take(rows), keep, unseen, where, rows)
-        if state["type"] == "categorical":  # local code -> the shared range; -1 -> the "nothing" token
-            x[:, at] = np.where(part >= 0, part + plan["offsets"][state["name"]], plan["tokens"] - 1)
-            at += 1
-        else:
-            x[:, at:at + part.shape[1]] = part
-            at += part.shape[1]
+    # A few columns at a time, written into x one block of rows at a time: writing a whole column of a
+    # row-major array would pull every row through the CPU cache once per column.
+    for first in range(0, len(ordered), COLUMNS_PER_GROUP):
+        parts = []
+        for state in ordered[first:first + COLUMNS_PER_GROUP]:
+            part = _encode_column(state, df, keep, unseen, where, rows)
+            if state["type"] == "categorical":  # local code -> the shared range; -1 -> the "nothing" token
+                part = np.where(part >= 0, part + plan["offsets"][state["name"]], plan["tokens"] - 1)
+            parts.append(part.reshape(n, -1))
+        width = sum(part.shape[1] for part in parts)
+        for start in range(0, n, ROWS_PER_BLOCK):
+            block = x[start:start + ROWS_PER_BLOCK, at:at + width]
+            block[:] = np.concatenate([part[start:start + ROWS_PER_BLOCK] for part in parts], axis=1)
+        at += width
     return Encoded(x=x, keep=None if keep.all() else keep, unseen=unseen)
 
 
@@ -469,11 +516,13 @@ def one_hot(x: np.ndarray, plan: dict[str, Any] | None) -> np.ndarray:
     return np.concatenate([x[:, :plan["dense"]], hot[:, :-1]], axis=1)
 
 
-def _encode_column(state: dict[str, Any], values: Any, keep: np.ndarray, unseen: dict[str, int], where: str,
+def _encode_column(state: dict[str, Any], df: Any, keep: np.ndarray, unseen: dict[str, int], where: str,
                    rows: np.ndarray | None) -> np.ndarray:
-    """One column's inputs: float32 values (rows x inputs), or for a one-hot block the int32 index of each
-    row's 1 within the block (-1: none)."""
+    """One column's inputs at ``rows``: float32 values (rows x inputs), or for a categorical column the int32
+    index of each row's 1 within its one-hot block (-1: none)."""
     name, kind = state["name"], state["type"]
+    if kind in ("numeric", "date"):  # a Series: pandas' arrow-backed strings parse without a detour via objects
+        values = df[name] if rows is None else df[name].take(rows)
     if kind == "numeric":
         numbers = to_numbers(values, name, where, rows)
         missing = np.isnan(numbers)
@@ -488,7 +537,7 @@ def _encode_column(state: dict[str, Any], values: Any, keep: np.ndarray, unseen:
         parts = np.where(np.isnan(parts), state["fill"], parts)
         return ((parts - np.asarray(state["offset"])) * np.asarray(state["factor"])).astype(np.float32)
     # Work on the distinct values (a handful) and index arrays: no Python loop over rows.
-    raw_codes, labels = factor(values)
+    raw_codes, labels = column_codes(df, name, rows)
     if kind == "binary":
         lookup = np.array([1.0 if v == state["positive"] else 0.0 if v == state["negative"] else np.nan
                            for v in labels] + [state["fill"]])
@@ -497,7 +546,7 @@ def _encode_column(state: dict[str, Any], values: Any, keep: np.ndarray, unseen:
             row = int(np.flatnonzero(np.isnan(encoded))[0])
             raise DataError(f"{where}: column {name!r} is binary ({state['negative']!r} -> 0, "
                             f"{state['positive']!r} -> 1), "
-                            f"but data row {_row(row, rows)} holds {short_repr(values.iloc[row], 60)}")
+                            f"but data row {_row(row, rows)} holds {short_repr(df[name].iloc[_row(row, rows) - 1], 60)}")
         return encoded.astype(np.float32).reshape(-1, 1)
     categories = state["categories"]
     index = {v: i for i, v in enumerate(categories)}
@@ -577,5 +626,5 @@ def encode_table(df: Any, target: str) -> tuple[np.ndarray, list[dict[str, Any]]
     """Type every column but ``target``, fit on every row and encode: the whole column pipeline in one call
     (the benchmark's measure of typing and encoding speed; training fits on the train split instead)."""
     plans = plan_columns(df, DataConfig(source="table", target=target, scale="standard"), "table")
-    states = [s for p in plans if (s := fit_column(p, df[p.name], "table")) is not None]
+    states = [s for p in plans if (s := fit_column(p, df, "table")) is not None]
     return encode(df, states, "table").x, states

@@ -586,7 +586,7 @@ def prepare_table(cfg: ExperimentConfig, fitted: Preprocessing | None = None) ->
         states = fitted.columns or []
     else:
         train_rows = np.sort(rows[train])  # file order: a bad value is reported at its first row
-        states = [cols.fit_column(p, df[p.name].take(train_rows), where, train_rows) for p in used]
+        states = [cols.fit_column(p, df, where, train_rows) for p in used]
     encoded = cols.encode(df, states, where, rows=rows[order])
     x, y = encoded.x, y_all[order]
     bounds = np.cumsum([len(train), len(val)])

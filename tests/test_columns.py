@@ -57,7 +57,7 @@ def test_categorical_cap_other_and_missing_slots():
 
     train = pd.Series(["a"] * 5 + ["b"] * 4 + ["c"] * 3 + ["d"] * 1 + [None] * 2)
     plan = Planned("c", CategoricalColumn(max_categories=4), "")
-    state = fit_column(plan, train, "t.csv")
+    state = fit_column(plan, pd.DataFrame({"c": train}), "t.csv")
     assert state["categories"] == ["a", "b"] and state["missing_slot"] and state["other_slot"]
     assert output_names(state) == ["c=a", "c=b", "c=<missing>", "c=<other>"]
     new = pd.DataFrame({"c": ["a", "c", None, "zzz", "b"]})
@@ -72,9 +72,9 @@ def test_min_frequency_and_no_other_slot():
     from dlcli.columns import Planned
 
     train = pd.Series(["a"] * 5 + ["b"] * 4 + ["c"])
-    state = fit_column(Planned("c", CategoricalColumn(min_frequency=2), ""), train, "t.csv")
+    state = fit_column(Planned("c", CategoricalColumn(min_frequency=2), ""), pd.DataFrame({"c": train}), "t.csv")
     assert state["categories"] == ["a", "b"] and state["other_slot"] and not state["missing_slot"]
-    state = fit_column(Planned("c", CategoricalColumn(), ""), pd.Series(["a", "b"]), "t.csv")
+    state = fit_column(Planned("c", CategoricalColumn(), ""), pd.DataFrame({"c": ["a", "b"]}), "t.csv")
     encoded = encode(pd.DataFrame({"c": ["q", None]}), [state], "new.csv")
     assert one_hot(encoded.x, layout([state])).tolist() == [[0, 0], [0, 0]]  # unseen and missing, with no slot for either: all zeros
 
@@ -83,7 +83,7 @@ def test_numeric_fill_indicator_and_scaling():
     from dlcli.columns import Planned
 
     train = pd.Series([1.0, 2.0, 3.0, np.nan, 10.0])
-    state = fit_column(Planned("w", NumericColumn(scale="standard"), ""), train, "t.csv")
+    state = fit_column(Planned("w", NumericColumn(scale="standard"), ""), pd.DataFrame({"w": train}), "t.csv")
     assert state["fill"] == 2.5 and state["indicator"]
     present = np.array([1.0, 2.0, 3.0, 10.0])
     assert state["offset"] == [pytest.approx(present.mean())]
@@ -91,7 +91,7 @@ def test_numeric_fill_indicator_and_scaling():
     assert x[:, 1].tolist() == [1.0, 0.0]
     assert x[0, 0] == pytest.approx((2.5 - present.mean()) / present.std())
     state = fit_column(Planned("w", NumericColumn(missing="constant", fill_value=-1, indicator=False,
-                                                  scale="none"), ""), train, "t.csv")
+                                                  scale="none"), ""), pd.DataFrame({"w": train}), "t.csv")
     assert encode(pd.DataFrame({"w": [np.nan]}), [state], "new.csv").x.tolist() == [[-1.0]]
 
 
