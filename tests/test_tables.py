@@ -224,9 +224,10 @@ def test_column_options_are_tunable_and_the_table_is_read_and_typed_once(shop_ru
     reads, typed = [], []
     real_read, real_infer = data.read_table, columns.infer_column
     monkeypatch.setattr(data, "read_table", lambda path: reads.append(path) or real_read(path))
-    monkeypatch.setattr(columns, "infer_column", lambda s, n, p: typed.append(n) or real_infer(s, n, p))
+    monkeypatch.setattr(columns, "infer_column", lambda s, n, *a: typed.append(n) or real_infer(s, n, *a))
     data._TABLE_CACHE.clear()
     columns._INFERRED[:] = [None, {}]
+    columns._FACTORS.clear()
     cfg = yaml.safe_load((table_dir / "shop.yaml").read_text())
     cfg["data"]["source"] = str(table_dir / "shop.csv")
     cfg["data"]["columns"].pop("colour")  # inferred, and searched through its listed options below
