@@ -607,7 +607,7 @@ def date_parts(series: Any, parts: list[str], name: str, where: str, rows: np.nd
                         f"{short_repr(series.iloc[row], 60)}, which is not one; fix it or set data.columns.{name}: "
                         f"categorical")
     accessor = dates.dt
-    return np.stack([getattr(accessor, part).to_numpy(dtype=np.float64, na_value=np.nan) for part in parts], axis=1)
+    return np.stack([getattr(accessor, {"dayofweek": "day_of_week", "dayofyear": "day_of_year"}.get(part, part)).to_numpy(dtype=np.float64, na_value=np.nan) for part in parts], axis=1)
 
 
 def describe(plans: list[Planned], states: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
