@@ -38,6 +38,15 @@ class RunError(DlcliError):
     """A run directory is missing, incomplete or of the wrong kind."""
 
 
+class StorageError(DlcliError):
+    """The disk refused a write (full, read-only, no permission): one line naming the file, exit code 1.
+
+    Raised by the one owner of run-file writes (``dlcli.runs``) and by training when Keras's own saves fail.
+    """
+
+    exit_code = 1
+
+
 class RunFailed(Exception):
     """Training started but failed (e.g. the loss became NaN): the run is marked failed, exit 1."""
 
