@@ -64,8 +64,15 @@ def main(
 
 
 def _one_line(text: str) -> str:
-    """User values quoted in a message may hold line breaks; the message stays one line."""
-    return text.replace("\r", "\\r").replace("\n", "\\n")
+    """User values quoted in a message may hold line breaks and other control characters (shown escaped, as
+    ``\\n``); the message stays one line, and at most ``MAX_MESSAGE`` characters (its head and its tail, where
+    the fix usually is), whatever raised it."""
+    import re
+
+    from dlcli.errors import MAX_MESSAGE, shorten
+
+    escaped = re.sub(r"[\x00-\x1f\x7f\u2028\u2029]", lambda m: repr(m.group())[1:-1], text)
+    return shorten(escaped, MAX_MESSAGE)
 
 
 @contextlib.contextmanager
@@ -372,11 +379,14 @@ def runs_list(
 ) -> None:
     """Every run as a table: id, name, command, status, epochs and its test metrics."""
     from dlcli.report import format_table
-    from dlcli.runs import list_runs, sort_runs
+    from dlcli.runs import index_rows, list_runs, sort_runs
 
     directory = _runs_dir(runs_dir)
     with user_errors():
         rows = sort_runs(list_runs(directory), sort, top, reverse)
+    problem = index_rows(directory)[1]
+    if problem:
+        typer.echo(f"warning: {_one_line(problem)}; listed from the run directories instead", err=True)
     if not rows:
         typer.echo(f"no runs in {directory}" if fmt == "table" else format_table([], fmt))
         return

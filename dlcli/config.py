@@ -9,9 +9,12 @@ import TensorFlow: names that select Keras classes are resolved in ``model.py``.
 from __future__ import annotations
 
 import copy
+import math
 import os
 import re
+import stat
 import typing
+import unicodedata
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -19,7 +22,7 @@ import yaml
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError,
                       field_validator, model_validator)
 
-from dlcli.errors import ConfigError, allowed_list, did_you_mean
+from dlcli.errors import ConfigError, allowed_list, did_you_mean, quoted, shorten
 
 BUNDLED_DATASETS = ("digits", "iris", "wine", "breast_cancer", "diabetes")
 KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
@@ -32,7 +35,7 @@ MAX_CONFIG_BYTES = 1_000_000
 class _Strict(BaseModel):
     """Base for config sections: unknown keys are errors, never silently dropped."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 # JSON Schema tweaks (``dlcli schema``): where a before-validator accepts a shorthand, the schema
@@ -230,7 +233,7 @@ class DataConfig(_Strict):
             return "bundled"
         if self.source in KERAS_DATASETS:
             return "keras"
-        if Path(self.source).suffix.lower() not in FILE_SUFFIXES and Path(self.source).is_dir():
+        if Path(self.source).suffix.lower() not in FILE_SUFFIXES and os.path.isdir(self.source):
             return "folder"
         return "file"
 
@@ -238,7 +241,7 @@ class DataConfig(_Strict):
 class LayerSpec(BaseModel):
     """One layer: ``type`` is any ``keras.layers`` class name, the other keys are its arguments."""
 
-    model_config = ConfigDict(extra="allow", json_schema_extra=_layer_hints)
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False, json_schema_extra=_layer_hints)
     type: str = Field(description="A keras.layers class name, e.g. Dense, Conv2D, Dropout, MaxPooling2D.",
                       examples=["Dense", "Dropout", "Conv2D", "MaxPooling2D", "GlobalAveragePooling2D", "Flatten",
                                 "BatchNormalization", "Rescaling", "Conv1D", "MaxPooling1D", "LSTM", "GRU",
@@ -260,7 +263,7 @@ class ScheduleConfig(BaseModel):
     """A learning-rate schedule: ``type`` is exponential, cosine, piecewise, polynomial, inverse_time or a
     keras.optimizers.schedules class name; the other keys are its arguments."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
     type: str = Field(description="exponential | cosine | cosine_restarts | piecewise | polynomial | inverse_time",
                       examples=["exponential", "cosine", "cosine_restarts", "piecewise", "polynomial", "inverse_time"])
 
@@ -272,7 +275,7 @@ class ScheduleConfig(BaseModel):
 class OptimizerConfig(BaseModel):
     """An optimizer: ``type`` is any keras.optimizers name; the other keys are its arguments."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
     type: str = Field("adam", description="adam, sgd, rmsprop, adamw, ... (any keras.optimizers name).",
                       examples=["adam", "adamw", "sgd", "rmsprop", "nadam", "adagrad", "adamax"])
     learning_rate: float | ScheduleConfig | None = Field(
@@ -414,7 +417,7 @@ class MlflowConfig(_Strict):
         None, min_length=1, description="MLflow tracking URI: sqlite:///path/to/mlflow.db, http(s)://server, or a "
         "directory / file: URI (MLflow's legacy file store). Default: $MLFLOW_TRACKING_URI, else "
         "sqlite:///mlruns/mlflow.db in the current directory, with the artifacts beside it in ./mlruns/.")
-    experiment: str | None = Field(None, min_length=1, description="MLflow experiment (created if missing); "
+    experiment: Name = Field(None, min_length=1, description="MLflow experiment (created if missing); "
                                    "default: the run name (`name`).")
     log_model: bool = Field(True, description="Log the trained model as an MLflow Keras model (load it with "
                             "mlflow.keras.load_model('models:/<model-id>')).")
@@ -598,10 +601,27 @@ class TuneConfig(_Strict):
         return self
 
 
+NAME_RULE = ("a name may hold letters of any script, digits, spaces and punctuation, but no control characters "
+             "(newline, tab, NUL, ...)")
+
+
+def _printable_name(value: str | None) -> str | None:
+    """A name written into run files, the runs index and MLflow: no control characters (they would break
+    ``runs list`` lines and file formats); letters of any script are fine (the run directory keeps them)."""
+    bad = next((c for c in value or "" if unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp")), None)
+    if bad is not None:
+        raise ValueError(f"{short_repr(value)} holds the control character U+{ord(bad):04X}; {NAME_RULE}")
+    return value
+
+
+Name = Annotated[str | None, AfterValidator(_printable_name)]
+
+
 class ExperimentConfig(_Strict):
     """One experiment: data, model, compile and fit settings."""
 
-    name: str | None = Field(None, min_length=1, max_length=100, description="Run name; default: the file's stem.")
+    name: Name = Field(None, min_length=1, max_length=100, description="Run name; default: the file's stem. "
+                       "Letters of any script, digits, spaces and punctuation; no control characters.")
     seed: int = Field(42, ge=0, le=2**32 - 1, description="Seeds Python, NumPy and the backend.")
     device: Literal["auto", "cpu", "gpu"] = Field("auto", description="auto uses a GPU if one is visible.")
     deterministic: bool = Field(True, description="Turn on op determinism: same seed, same numbers.")
@@ -646,15 +666,17 @@ def format_path(parts: typing.Sequence[str | int]) -> str:
 
 
 def short_repr(value: Any, limit: int = 80) -> str:
-    """A repr of a user value, cut to ``limit`` characters."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    """A repr of a user value, cut to ``limit`` characters (head and tail, see :func:`dlcli.errors.shorten`)."""
+    return quoted(value, limit)
 
 
 def read_yaml(path: Path) -> Any:
     """Read a YAML file with the safe loader; syntax errors become a ConfigError with the line."""
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode) and not stat.S_ISDIR(info.st_mode):  # a pipe would be read forever
+            raise ConfigError("", f"{path} is not a regular file (a pipe or device?); give a YAML config file")
+        size = info.st_size
         if size > MAX_CONFIG_BYTES:
             raise ConfigError("", f"{path}: the file is {size} bytes; a config is at most {MAX_CONFIG_BYTES}")
         text = path.read_text(encoding="utf-8")
@@ -806,7 +828,10 @@ def resolve_raw(raw: Any, config_path: Path | None, overrides: typing.Iterable[s
         source = Path(data["source"]).expanduser()
         if not source.is_absolute() and config_path is not None:
             source = config_path.resolve().parent / source
-        data["source"] = str(source.resolve())
+        try:
+            data["source"] = str(source.resolve())
+        except (OSError, RuntimeError):  # a symlink loop: the data loader's check names it
+            data["source"] = os.path.abspath(source)
     return raw
 
 
@@ -829,8 +854,51 @@ def load_config(path: str | Path, overrides: typing.Iterable[str] = (), **fields
     return validate_config(raw)
 
 
+# A number written with an exponent that PyYAML (YAML 1.1) leaves as text, e.g. 1e400.
+_NUMBER_TEXT = re.compile(r"[-+]?(\d[\d_]*(\.\d*)?|\.\d+)[eE][-+]?\d+")
+# Top-level sections whose strings are names, paths or column names, never numbers.
+_TEXT_SECTIONS = ("name", "data", "tracking")
+FINITE_RULE = "(.inf, .nan and values beyond ±1.8e308 such as 1e400 are refused); give a finite value"
+
+
+def _yaml_number(value: Any) -> str | None:
+    """How YAML spells ``value`` if it is a number that is not finite (inf, NaN, too large for a float), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return ".nan" if math.isnan(value) else ".inf" if value > 0 else "-.inf"
+    if isinstance(value, int) and abs(value) >= 2**1024:
+        return shorten(str(value), 40)
+    if isinstance(value, str) and _NUMBER_TEXT.fullmatch(value) and not math.isfinite(float(value.replace("_", ""))):
+        return value
+    return None
+
+
+def check_finite_numbers(raw: Any) -> None:
+    """Refuse a number that is not finite anywhere in raw config data, free-form parts included (layer and
+    optimizer arguments, learning-rate schedules, search spaces, ``--set`` values), naming its YAML path.
+
+    Raises:
+        ConfigError: e.g. ``compile.optimizer.learning_rate: .inf is not a finite number; ...``.
+    """
+    stack: list[tuple[tuple, Any]] = [((), raw)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(((*path, key), item) for key, item in reversed(list(value.items())))
+        elif isinstance(value, list):
+            stack.extend(((*path, i), item) for i, item in reversed(list(enumerate(value))))
+        elif not (isinstance(value, str) and path[:1] and path[0] in _TEXT_SECTIONS):
+            spelled = _yaml_number(value)
+            if spelled is not None:
+                raise ConfigError(format_path(path), f"{spelled} is not a finite number {FINITE_RULE}")
+
+
 def validate_config(raw: dict[str, Any], model: type[BaseModel] = ExperimentConfig) -> Any:
-    """Validate raw data against ``model``; the first problem becomes one ConfigError."""
+    """Validate raw data against ``model``; the first problem becomes one ConfigError.
+
+    Numbers that are not finite are refused first, wherever they are (:func:`check_finite_numbers`)."""
+    check_finite_numbers(raw)
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
@@ -927,6 +995,8 @@ def _describe_error(error: dict[str, Any], model: type[BaseModel]) -> str:
         return f"expected a mapping of keys, got {short_repr(given)}"
     if kind == "value_error":
         return error["msg"].removeprefix("Value error, ")
+    if kind == "finite_number":
+        return f"{_yaml_number(given) or short_repr(given)} is not a finite number {FINITE_RULE}"
     msg = error["msg"]
     msg = msg[0].lower() + msg[1:]
     return f"{msg}, got {short_repr(given)}"

@@ -8,16 +8,21 @@ directory stores, so that ``evaluate`` and ``predict`` apply exactly what traini
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+import math
+import os
+import re
+import stat
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from dlcli.config import BUNDLED_DATASETS, FILE_SUFFIXES, KERAS_DATASETS, DataConfig, ExperimentConfig
-from dlcli.errors import ConfigError, DataError, allowed_list, did_you_mean
+from dlcli.errors import ConfigError, DataError, allowed_list, did_you_mean, quoted, shorten
 
 # Losses whose targets are class indices, one-hot rows or a single 0/1 column.
 SPARSE_LOSSES = {"sparse_categorical_crossentropy", "sparse_categorical_focal_crossentropy"}
@@ -85,7 +90,8 @@ class Preprocessing:
         as_str = np.asarray(y).astype(str)
         unknown = sorted(set(np.unique(as_str)) - set(classes))
         if unknown:
-            raise DataError(f"{where}: classes {unknown[:5]} were not seen in training (known: "
+            shown = ", ".join(quoted(str(c), 60) for c in unknown[:5])
+            raise DataError(f"{where}: classes [{shown}] were not seen in training (known: "
                             f"{allowed_list(classes.tolist())})")
         order = np.argsort(classes)
         index = order[np.searchsorted(classes[order], as_str)]
@@ -93,24 +99,36 @@ class Preprocessing:
 
     def save(self, directory: Path) -> None:
         """Write ``preprocessing.json`` (and ``preprocessing.npz`` for scaling arrays) into ``directory``."""
-        from dlcli.runs import atomic_write_text
+        from dlcli.runs import atomic_write_text, replacing
 
         meta = {k: v for k, v in asdict(self).items() if k not in ARRAY_FIELDS}
         atomic_write_text(directory / "preprocessing.json", json.dumps(meta, indent=2))
         arrays = {k: getattr(self, k) for k in ARRAY_FIELDS if getattr(self, k) is not None}
         if arrays:
-            tmp = directory / ".preprocessing.tmp.npz"
-            np.savez(tmp, **arrays)
-            tmp.replace(directory / "preprocessing.npz")
+            with replacing(directory / "preprocessing.npz") as tmp:
+                np.savez(tmp, **arrays)
 
     @classmethod
     def load(cls, directory: Path) -> Preprocessing:
-        meta = json.loads((directory / "preprocessing.json").read_text())
+        """Read what :meth:`save` wrote. Raises RunError naming the file if either is damaged."""
+        from dlcli.runs import damaged, json_object, read_run_file
+
+        meta = read_run_file(directory / "preprocessing.json", json_object)
         arrays: dict[str, Any] = {}
-        if (directory / "preprocessing.npz").exists():
-            with np.load(directory / "preprocessing.npz", allow_pickle=False) as npz:
-                arrays = {k: npz[k] for k in npz.files}
-        return cls(**meta, **arrays)
+        path = directory / "preprocessing.npz"
+        if path.exists():
+            try:
+                with np.load(path, allow_pickle=False) as npz:
+                    arrays = {k: npz[k] for k in npz.files}
+            except Exception as exc:  # a damaged zip raises zipfile, OSError or ValueError errors
+                raise damaged(path, str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__) from None
+        unknown = sorted((set(meta) | set(arrays)) - {f.name for f in fields(cls)})
+        try:
+            if unknown or not isinstance(meta.get("task"), str):
+                raise ValueError(f"unexpected fields {unknown[:5]}" if unknown else "no task field")
+            return cls(**meta, **arrays)
+        except (TypeError, ValueError) as exc:
+            raise damaged(directory / "preprocessing.json", str(exc)[:160]) from None
 
 
 @dataclass
@@ -201,21 +219,132 @@ def _load_keras(name: str) -> RawData:
                    x_test=np.asarray(x_test), y_test=np.asarray(y_test).reshape(len(y_test), -1).squeeze(-1))
 
 
-def read_table(path: Path) -> Any:
-    """Read a .csv or .parquet file into a DataFrame; unreadable files become DataError."""
+# A data file is read into memory whole (pandas, NumPy): a larger one is refused before reading, with how to
+# raise the limit. A sparse file counts at its full size, since that is what a reader would have to go through.
+MAX_DATA_MB_ENV = "DLCLI_MAX_DATA_MB"
+DEFAULT_MAX_DATA_MB = 1024
+_NOT_REGULAR = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+                (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def max_data_mb() -> float:
+    """The size limit of a data file in MB: ``$DLCLI_MAX_DATA_MB``, else 1024 (1 GiB)."""
+    text = os.environ.get(MAX_DATA_MB_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_DATA_MB
+    try:
+        limit = float(text)
+    except ValueError:
+        limit = math.nan
+    if not (math.isfinite(limit) and limit > 0):
+        raise ConfigError(MAX_DATA_MB_ENV, f"{quoted(text, 60)} is not a size in MB; give a positive number, e.g. "
+                          f"{MAX_DATA_MB_ENV}=4096 (unset, the limit is {DEFAULT_MAX_DATA_MB} MB)")
+    return limit
+
+
+def check_data_file(path: Path, where: str = "") -> os.stat_result:
+    """The one gate before reading a user's data file: it must be a readable regular file within the size limit.
+
+    Every reader of user data (tables, .npz files, images; train, tune, init, evaluate, predict) calls this
+    first, so that a symlink loop, a directory, a pipe (reading one would wait forever), a file without read
+    permission or one too large to load is one message, not a traceback, a hang or an exhausted memory.
+
+    Args:
+        path: the file.
+        where: what named it (e.g. ``data.source``), put before the message.
+
+    Returns:
+        The file's ``os.stat`` (size, modification time).
+
+    Raises:
+        DataError: naming the path, what is wrong and how to fix it.
+    """
+    prefix = f"{where}: " if where else ""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        dangling = " (a symbolic link whose target does not exist)" if os.path.islink(path) else ""
+        raise DataError(f"{prefix}file not found: {path}{dangling}") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise DataError(f"{prefix}{path} is a symbolic link loop (it leads back to itself); point the link at "
+                            f"the real data file") from None
+        if exc.errno == errno.EACCES:
+            raise DataError(f"{prefix}{path}: permission denied (a folder on its path cannot be entered); check "
+                            f"the folders' permissions") from None
+        raise DataError(f"{prefix}{path}: cannot be read: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise DataError(f"{prefix}{path} is a directory, not a data file; give a .csv, .parquet or .npz file")
+    kind = next((name for test, name in _NOT_REGULAR if test(info.st_mode)), None)
+    if kind is not None or not stat.S_ISREG(info.st_mode):
+        raise DataError(f"{prefix}{path} is {kind or 'not a regular file'}; dlcli reads data only from regular files "
+                        f"(a pipe or device could be read forever): save the data to a file first")
+    if not os.access(path, os.R_OK):
+        raise DataError(f"{prefix}{path}: permission denied; the file cannot be read (e.g. chmod u+r {path})")
+    limit = max_data_mb()
+    if info.st_size > limit * 2**20:
+        raise DataError(f"{prefix}{path} is {info.st_size / 2**20:,.1f} MB ({info.st_size:,} bytes), over the "
+                        f"{limit:g} MB limit for a data file, which is read into memory whole; to read it anyway, "
+                        f"raise the limit with the environment variable {MAX_DATA_MB_ENV}, e.g. "
+                        f"{MAX_DATA_MB_ENV}={_raised_limit(info.st_size)}, or use a sample of the data")
+    return info
+
+
+def _raised_limit(size: int) -> int:
+    """A round limit in MB (a power of two) that ``size`` bytes fit under."""
+    mb = 1024
+    while mb * 2**20 < size:
+        mb *= 2
+    return mb
+
+
+def check_unique_columns(names: list[str], path: Path | str) -> None:
+    """Raise DataError naming the column names a table's header repeats (empty names aside)."""
+    positions: dict[str, list[int]] = {}
+    for i, name in enumerate(names, start=1):
+        positions.setdefault(name, []).append(i)
+    repeated = [(name, where) for name, where in positions.items() if len(where) > 1 and name != ""]
+    if repeated:
+        listed = ", ".join(f"{quoted(name, 60)} (columns {', '.join(map(str, where[:5]))})"
+                           for name, where in repeated[:5])
+        more = f" and {len(repeated) - 5} more" if len(repeated) > 5 else ""
+        raise DataError(f"{path}: the header repeats the column name{'s' if len(repeated) > 1 else ''} {listed}"
+                        f"{more}; each column needs a name of its own (pandas would silently rename a copy to "
+                        f"'<name>.1'): rename or drop the copies")
+
+
+def _header_names(df: Any, path: Path) -> list[str]:
+    """The column names as the file spells them: pandas renames a repeated CSV name ``a`` to ``a.1``, so a
+    name of that form sends us back to the header as written."""
     import pandas as pd
 
+    names = [str(c) for c in df.columns]
+    if path.suffix.lower() == ".csv" and any(re.fullmatch(r".*\.\d+", n, flags=re.DOTALL) for n in names):
+        header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+        names = [str(c) for c in header.iloc[0]]
+    return names
+
+
+def read_table(path: Path) -> Any:
+    """Read a .csv or .parquet file into a DataFrame; unreadable files become DataError.
+
+    The file is checked first (:func:`check_data_file`); a header that repeats a column name is an error.
+    """
+    import pandas as pd
+
+    check_data_file(path)
     try:
         df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file is empty (no header, no rows)") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{path}: cannot read the file as {path.suffix[1:]}: {first}") from None
+        raise DataError(f"{path}: cannot read the file as {path.suffix[1:]}: {shorten(first)}") from None
     except Exception as exc:  # pyarrow raises its own error types for truncated files
         if type(exc).__module__.startswith("pyarrow"):
-            raise DataError(f"{path}: cannot read the file as parquet: {exc}") from None
+            raise DataError(f"{path}: cannot read the file as parquet: {shorten(exc)}") from None
         raise
+    check_unique_columns(_header_names(df, path), path)
     if len(df) == 0:
         raise DataError(f"{path}: the file has a header but no rows")
     return df
@@ -226,8 +355,8 @@ _TABLE_CACHE: dict[tuple, Any] = {}  # the last table read: a search re-prepares
 
 def load_table(path: Path) -> Any:
     """``read_table`` with string column names, kept for the next call while the file is unchanged."""
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    info = check_data_file(path)
+    key = (str(path.resolve()), info.st_mtime_ns, info.st_size)
     if key not in _TABLE_CACHE:
         df = read_table(path)
         df.columns = [str(c) for c in df.columns]
@@ -258,7 +387,8 @@ def table_features(df: Any, features: list[str], path: Path | str) -> np.ndarray
             bad = pd.to_numeric(col, errors="coerce").isna() & col.notna()
             example = col[bad].iloc[0] if bad.any() else col.iloc[0]
             row = int(np.flatnonzero(bad.to_numpy())[0]) + 1 if bad.any() else 1
-            raise DataError(f"{path}: column {name!r} is not numeric (data row {row} holds {example!r}); "
+            raise DataError(f"{path}: column {quoted(name, 60)} is not numeric (data row {row} holds "
+                            f"{quoted(example)}); "
                             f"encode it as numbers")
     x = df[features].to_numpy(dtype=np.float32)
     check_finite(x, features, path)
@@ -279,6 +409,7 @@ def check_finite(x: np.ndarray, feature_names: list[str] | None, path: Path | st
 
 
 def _load_npz(path: Path) -> RawData:
+    check_data_file(path)
     try:
         with np.load(path, allow_pickle=False) as npz:
             keys = list(npz.files)
@@ -289,7 +420,7 @@ def _load_npz(path: Path) -> RawData:
     except DataError:
         raise
     except Exception as exc:  # zipfile / pickle / EOF errors for corrupt files
-        raise DataError(f"{path}: cannot read the file as .npz: {exc}") from None
+        raise DataError(f"{path}: cannot read the file as .npz: {shorten(exc)}") from None
     if len(x) != len(y):
         raise DataError(f"{path}: 'x' has {len(x)} samples but 'y' has {len(y)}; they must match")
     if len(x) == 0:
@@ -318,14 +449,12 @@ def source_path(cfg: DataConfig) -> Path:
     path = Path(cfg.source)
     if path.suffix.lower() not in FILE_SUFFIXES:
         names = BUNDLED_DATASETS + KERAS_DATASETS
-        missing = "" if path.exists() else f" ({path} does not exist)"
+        missing = ("" if path.exists() else f" ({path} is a broken symbolic link or a link loop)" if path.is_symlink()
+                   else f" ({path} does not exist)")
         raise ConfigError("data.source", f"{Path(cfg.source).name!r} is not a bundled dataset, a Keras dataset, "
                           f"a .csv/.parquet/.npz file or an image folder{missing}.{did_you_mean(path.name, names)} "
                           f"(datasets: {', '.join(names)})")
-    if not path.exists():
-        raise DataError(f"data.source: file not found: {path}")
-    if not path.is_file():
-        raise DataError(f"data.source: {path} is not a file")
+    check_data_file(path, "data.source")
     return path
 
 

@@ -59,21 +59,49 @@ class RunInterrupted(Exception):
     exit_code = 130
 
 
+# The longest error line dlcli prints (``cli.py`` caps every message at this, whatever raised it), and the longest
+# piece of user data (a cell, a column name, a line of a file) quoted inside one.
+MAX_MESSAGE = 800
+MAX_QUOTED = 200
+
+
+def shorten(text: str, limit: int = MAX_QUOTED) -> str:
+    """``text`` cut to at most ``limit`` characters, keeping its head and tail around an ellipsis.
+
+    A 10 MB cell or a file's whole line quoted in a message stays readable, and the end of a message
+    (usually the fix) survives.
+
+    Example:
+        >>> shorten("a" * 50 + "b" * 50, 11)
+        'aaaaa…bbbbb'
+    """
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) // 2 + (limit - 1) % 2
+    return text[:head] + "…" + text[len(text) - (limit - 1 - head):] if limit > 1 else "…"
+
+
+def quoted(value: object, limit: int = MAX_QUOTED) -> str:
+    """``repr(value)`` shortened with :func:`shorten`: a user's value as a message quotes it."""
+    return shorten(repr(value), limit)
+
+
 def did_you_mean(given: str, allowed: Iterable[str]) -> str:
     """Return ``" did you mean 'x'?"`` for the closest allowed name, or ``""``."""
     allowed = list(allowed)
     lowered = {a.lower(): a for a in allowed}
     if str(given).lower() in lowered and lowered[str(given).lower()] != given:
-        return f" did you mean '{lowered[str(given).lower()]}'?"
+        return f" did you mean '{shorten(lowered[str(given).lower()], 60)}'?"
     close = difflib.get_close_matches(str(given), allowed, n=1, cutoff=0.6)
     if not close:
         close = difflib.get_close_matches(str(given).lower(), list(lowered), n=1, cutoff=0.6)
         close = [lowered[c] for c in close]
-    return f" did you mean '{close[0]}'?" if close else ""
+    return f" did you mean '{shorten(close[0], 60)}'?" if close else ""
 
 
 def allowed_list(names: Iterable[str], limit: int = 12) -> str:
-    """Format allowed names for a message, shortened to ``limit`` entries."""
+    """Format allowed names for a message, shortened to ``limit`` entries (each cut to 60 characters)."""
     names = sorted(set(names), key=str.lower)
-    shown = ", ".join(names[:limit])
+    shown = ", ".join(shorten(name, 60) for name in names[:limit])
     return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")

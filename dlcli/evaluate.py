@@ -22,11 +22,11 @@ import numpy as np
 
 from dlcli import runtime
 from dlcli.config import ExperimentConfig, load_config
-from dlcli.data import (Preprocessing, check_finite, keras_inputs, prepare, prepare_table, read_table, row_hashes,
-                        table_features)
+from dlcli.data import (Preprocessing, check_data_file, check_finite, keras_inputs, prepare, prepare_table, read_table,
+                        row_hashes, table_features)
 from dlcli.errors import DataError, RunError, allowed_list
 from dlcli.runs import (atomic_write_json, create_unique_dir, effective_status, load_run_info, now_iso, read_history,
-                        read_metrics)
+                        read_metrics, replacing, verify_files)
 
 TABLE_SUFFIXES = (".csv", ".parquet")
 INPUT_SUFFIXES = (".csv", ".parquet", ".npz")
@@ -101,15 +101,10 @@ def open_run(run_dir: Path, backend: str | None = None) -> TrainedRun:
         why = f": {info['reason']}" if info.get("reason") else ""
         raise RunError(f"{run_dir}: run {info.get('run_id', run_dir.name)} did not complete (status {status}{why}); "
                        f"only a completed run has a model to use (see `dlcli runs list`)")
-    for name in ("model.keras", "config.yaml", "preprocessing.json"):
-        if not (run_dir / name).is_file():
-            raise RunError(f"{run_dir}: the run has no {name}; it cannot be evaluated (was it deleted?)")
+    verify_files(run_dir, info, ("model.keras", "config.yaml", "preprocessing.json", "preprocessing.npz"))
     cfg = load_config(run_dir / "config.yaml", backend=backend)
     runtime.select_backend(cfg.backend, cfg.device, cfg.deterministic)
-    try:
-        prep = Preprocessing.load(run_dir)
-    except (OSError, ValueError, TypeError) as exc:
-        raise RunError(f"{run_dir}: unreadable preprocessing.json / preprocessing.npz: {exc}") from None
+    prep = Preprocessing.load(run_dir)
     return TrainedRun(path=run_dir, info=info, cfg=cfg, prep=prep)
 
 
@@ -283,6 +278,7 @@ def _read_table(path: Path, prep: Preprocessing, with_target: bool) -> tuple[np.
 
 def _read_npz(path: Path, with_target: bool) -> tuple[np.ndarray, np.ndarray | None]:
     wanted = ("x", "y") if with_target else ("x",)
+    check_data_file(path)
     try:
         with np.load(path, allow_pickle=False) as npz:
             missing = [k for k in wanted if k not in npz.files]
@@ -478,7 +474,6 @@ def _training_rows_note(prep: Preprocessing, x: np.ndarray, y: np.ndarray, data_
 def new_evaluation_dir(run_dir: Path) -> Path:
     """Create ``run_dir/evaluations/<YYYYmmdd-HHMMSS>``, unique even within one second (never overwrites)."""
     root = Path(run_dir) / "evaluations"
-    root.mkdir(exist_ok=True)
     return create_unique_dir(root, time.strftime("%Y%m%d-%H%M%S"), "evaluation")
 
 
@@ -542,12 +537,11 @@ def predict_file(run_dir: Path, input_path: Path, output_path: Path, unsafe: boo
             frame[f"prob_{name}"] = probs[:, i]
     else:
         frame = pd.DataFrame({"prediction": np.asarray(outputs, dtype=np.float64).reshape(-1)})
-    tmp = output_path.with_name(f".{output_path.name}.tmp")
-    if output_path.suffix.lower() == ".parquet":
-        frame.to_parquet(tmp, index=False)
-    else:
-        frame.to_csv(tmp, index=False)
-    tmp.replace(output_path)
+    with replacing(output_path) as tmp:
+        if output_path.suffix.lower() == ".parquet":
+            frame.to_parquet(tmp, index=False)
+        else:
+            frame.to_csv(tmp, index=False)
     return Predictions(output=output_path, rows=len(frame), columns=list(frame.columns), notes=inputs.notes)
 
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from dlcli import runtime
 from dlcli.config import DataConfig, ExperimentConfig, SplitConfig
-from dlcli.data import Dataset, Preprocessing, encode_indices, input_shape_for, label_encoding
+from dlcli.data import Dataset, Preprocessing, check_data_file, encode_indices, input_shape_for, label_encoding
 from dlcli.errors import ConfigError, DataError, allowed_list
 
 # What keras.utils.image_dataset_from_directory reads (suffixes matched case-insensitively, as Keras does).
@@ -74,7 +74,7 @@ class FolderIndex:
 def check_image_settings_unused(dcfg: DataConfig) -> None:
     """``image_size`` / ``color_mode`` changed on a source that is not an image folder are an error: they
     would silently do nothing. Their defaults pass, since every run's resolved config.yaml lists them."""
-    if dcfg.kind == "file" and not Path(dcfg.source).exists():
+    if dcfg.kind == "file" and not os.path.exists(dcfg.source):  # False too for a path the OS refuses (too long)
         return  # a mistyped folder: data.load_raw says that it does not exist
     for name in ("image_size", "color_mode"):
         value, default = getattr(dcfg, name), DataConfig.model_fields[name].default
@@ -156,6 +156,7 @@ def check_images(index: FolderIndex, color_mode: str) -> str:
     digest = hashlib.sha256()
     for rel in sorted(index.files):
         path = index.root / rel
+        check_data_file(path, "data.source")  # a pipe named like an image would be read forever
         try:
             data = path.read_bytes()
             with Image.open(io.BytesIO(data), formats=tuple(COLOR_MODES)) as image:

@@ -329,7 +329,8 @@ def check_output(cfg: ExperimentConfig, prep: Preprocessing, output_shape: tuple
 
 
 def _model_name(name: str | None) -> str:
-    safe = "".join(c if c.isalnum() or c == "_" else "_" for c in (name or "model"))
+    # TensorFlow's name scopes take ASCII only: a run named café or 模型 gets a model named caf_ or m___.
+    safe = "".join(c if (c.isascii() and c.isalnum()) or c == "_" else "_" for c in (name or "model"))
     return safe if safe[:1].isalpha() else f"m_{safe}"
 
 

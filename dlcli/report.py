@@ -104,10 +104,11 @@ def _figure(width: float, height: float) -> Any:
 
 def _save(fig: Any, path: Path) -> Path:
     """Write a figure as PNG through a temporary name and a rename (no half-written images)."""
+    from dlcli.runs import replacing
+
     path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, format="png")
-    tmp.replace(path)
+    with replacing(path) as tmp:
+        fig.savefig(tmp, format="png")
     return path
 
 

@@ -11,18 +11,22 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
+import errno
 import fcntl
+import hashlib
 import io
 import json
 import os
 import re
+import shutil
 import socket
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from dlcli.errors import RunError
+from dlcli.errors import RunError, StorageError
 
 INDEX_NAME = "index.csv"
 INDEX_FIRST_COLUMNS = ["run_id", "name", "command", "status", "started", "seconds", "epochs"]
@@ -40,54 +44,312 @@ def now_iso() -> str:
     return dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
-def atomic_write_text(path: Path, text: str, durable: bool = True) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename.
+# ---------------------------------------------------------------------------------------------
+# The one owner of run-file writes and reads. Every file dlcli writes goes through ``replacing``: a unique
+# temporary file (``mkstemp``: created exclusively, never a planted symlink) in the destination's directory,
+# fsync, rename. No symlinked directory inside a run is written through. A write the disk refuses is one
+# StorageError line. Every run file is read through ``read_run_file``: any parse failure names the file.
 
-    The rename alone keeps readers and crashed processes from ever seeing half a file; ``durable``
-    also flushes it to disk first (against power loss), which per-epoch heartbeats skip for speed.
+# errno -> the words of the one-line message (``no space left on device while writing <path>``)
+STORAGE_ERRNOS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
+                  errno.EROFS: "read-only file system", errno.EACCES: "permission denied",
+                  errno.EPERM: "operation not permitted", errno.EFBIG: "file too large"}
+# Below this many free bytes, a failed write is taken for a full disk whatever the library raised
+# (h5py and zipfile do not always pass the errno on).
+NEARLY_FULL_BYTES = 1 << 20
+
+
+def storage_error(exc: BaseException, path: Path) -> StorageError | None:
+    """The one-line StorageError for a write of ``path`` that the disk refused, or None if ``exc`` is
+    something else (a real bug keeps its traceback)."""
+    if isinstance(exc, StorageError):
+        return exc
+    code = getattr(exc, "errno", None)
+    words = STORAGE_ERRNOS.get(code) if isinstance(code, int) else None
+    if words is None:
+        with contextlib.suppress(OSError):
+            if shutil.disk_usage(_existing_parent(Path(path))).free < NEARLY_FULL_BYTES:
+                words = STORAGE_ERRNOS[errno.ENOSPC]
+    if words is None:
+        return None
+    hint = {errno.ENOSPC: "free some space (or point --runs-dir / $DLCLI_RUNS_DIR elsewhere) and run again",
+            errno.EDQUOT: "free some space or raise the quota, and run again",
+            errno.EFBIG: "the file system refuses files this large; use another runs directory"}.get(
+                code if code in STORAGE_ERRNOS else errno.ENOSPC,
+                "make it writable or point --runs-dir / $DLCLI_RUNS_DIR at a writable directory")
+    return StorageError(f"{words} while writing {path}; {hint}")
+
+
+def _existing_parent(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_no_symlinks(path: Path, run_dir: Path | None = None) -> None:
+    """Refuse to write ``path`` through a symlinked directory inside its run.
+
+    Checked: ``path``'s directory and every directory above it up to ``run_dir`` (default: up to the nearest
+    directory holding ``run.json``; nothing outside a run). The runs directory itself may be a symlink.
     """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as fh:
-        fh.write(text)
+    path = Path(path)
+    stop = run_dir
+    if stop is None:
+        stop = next((d for d in list(path.parents)[:4] if (d / "run.json").exists()), None)
+        if stop is None:  # not inside a run (the runs directory's own files, a user's --output)
+            return
+    for directory in [path.parent, *path.parent.parents]:
+        if directory.is_symlink():
+            raise RunError(f"{directory}: is a symlink inside the run directory; dlcli writes only into real "
+                           f"directories of a run (it would write to {os.path.realpath(directory)}). Remove the "
+                           f"link and run again")
+        if directory == stop or directory == directory.parent:
+            break
+
+
+def check_tree_has_no_symlinks(run_dir: Path) -> None:
+    """Refuse to continue a run that holds a symlink anywhere inside it: Keras's checkpoints and keras-tuner's
+    trials write into it by fixed names, and dlcli never writes through a link.
+
+    Raises:
+        RunError: naming the first link found.
+    """
+    for root, dirs, files in os.walk(run_dir):
+        for name in [*dirs, *files]:
+            path = Path(root) / name
+            if path.is_symlink():
+                raise RunError(f"{path}: is a symlink inside the run (to {os.readlink(path)}); dlcli does not write "
+                               f"through links inside a run. Remove it and run again")
+
+
+@contextlib.contextmanager
+def replacing(path: Path, durable: bool = True) -> Iterator[Path]:
+    """Yield a fresh temporary path beside ``path``; when the block ends without error, flush it to disk and
+    rename it onto ``path`` (so ``path`` is absent, old or complete, never half written). The temporary file
+    is removed whatever happens. For writers that want a file name (``model.save``, ``np.savez``, ``savefig``).
+
+    Raises:
+        StorageError: the disk refused the write (full, read-only, no permission): one line naming ``path``.
+        RunError: a directory on the way is a symlink inside the run.
+    """
+    path = Path(path)
+    check_no_symlinks(path)
+    try:
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}")
+    except OSError as exc:
+        raise (storage_error(exc, path) or exc) from None
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
         if durable:
-            fh.flush()
-            os.fsync(fh.fileno())
-    os.replace(tmp, path)
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except Exception as exc:
+        error = storage_error(exc, path)
+        if error is None:
+            raise
+        raise error from None
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
+    """Write ``data`` to ``path`` through :func:`replacing`."""
+    with replacing(path, durable) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
+
+
+def atomic_write_text(path: Path, text: str, durable: bool = True) -> None:
+    """Write ``text`` (UTF-8) to ``path`` through :func:`replacing`; ``durable`` also flushes it to disk
+    first (against power loss), which per-epoch heartbeats skip for speed."""
+    atomic_write_bytes(path, text.encode("utf-8"), durable)
 
 
 def atomic_write_json(path: Path, data: Any, durable: bool = True) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n", durable)
 
 
+def append_text(path: Path, text: str) -> None:
+    """Append ``text`` to ``path`` (created if absent), never through a symlink (a log that grows line by line,
+    such as history.csv, cannot be replaced whole each time)."""
+    path = Path(path)
+    check_no_symlinks(path)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "a", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise RunError(f"{path}: is a symlink; dlcli does not write through links inside a run. Remove it "
+                           f"and run again") from None
+        raise (storage_error(exc, path) or exc) from None
+
+
+def open_log(path: Path) -> Any:
+    """Open ``path`` for appending in binary (a worker's log), never through a symlink."""
+    path = Path(path)
+    check_no_symlinks(path)
+    try:
+        return os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644), "ab")
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise RunError(f"{path}: is a symlink; dlcli does not write through links inside a run. Remove it "
+                           f"and run again") from None
+        raise (storage_error(exc, path) or exc) from None
+
+
+def make_dir(path: Path) -> Path:
+    """``mkdir -p`` for a directory inside a run: no symlink on the way, a refused write is a StorageError."""
+    path = Path(path)
+    check_no_symlinks(path / "x")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise (storage_error(exc, path) or exc) from None
+    return path
+
+
+def damaged(path: Path, why: str, fix: str | None = None) -> RunError:
+    """The RunError for a run file that exists but cannot be used."""
+    fix = fix or ("restore it, or delete the run directory if the run is no longer needed; the other runs "
+                  "are unaffected")
+    return RunError(f"{path}: damaged or unreadable ({why}); {fix}")
+
+
+def read_run_file(path: Path, parse: Callable[[str], Any], what: str = "", fix: str | None = None) -> Any:
+    """Read a run file as UTF-8 text and ``parse`` it: the one place where a run file's parse failure becomes
+    a RunError naming the file. ``parse`` raises (anything) on text of the wrong shape.
+
+    Raises:
+        RunError: the file is missing (FileNotFoundError is left to callers that allow it), unreadable,
+            not UTF-8, or ``parse`` failed.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise
+    except UnicodeDecodeError:
+        raise damaged(path, "not UTF-8 text", fix) from None
+    except OSError as exc:
+        raise damaged(path, exc.strerror or type(exc).__name__, fix) from None
+    try:
+        return parse(text)
+    except Exception as exc:
+        reason = str(exc).splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise damaged(path, f"{what + ': ' if what else ''}{reason}", fix) from None
+
+
+def json_object(text: str) -> dict[str, Any]:
+    """``text`` as a JSON object (a dict), else ValueError."""
+    data = json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"expected a JSON object, found {type(data).__name__}")
+    return data
+
+
+def csv_table(text: str, required: tuple[str, ...] = ()) -> list[dict[str, str]]:
+    """``text`` as CSV rows of strings; ValueError if a row's fields do not match the header or a
+    ``required`` column is missing. Empty text is an empty table."""
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    rows = list(reader)
+    header = reader.fieldnames or []
+    if text.strip() and (not header or len(set(header)) != len(header)):
+        raise ValueError("no valid header line")
+    missing = [c for c in required if c not in header] if text.strip() else []
+    if missing:
+        raise ValueError(f"no {', '.join(missing)} column")
+    for number, row in enumerate(rows, start=2):
+        if None in row or any(v is None for v in row.values()):
+            raise ValueError(f"line {number} does not have the header's {len(header)} fields")
+    return rows
+
+
+# Files a finished run needs; their SHA-256 goes into run.json (``files``) so a later command can tell a
+# missing or changed file from a good one.
+CHECKED_FILES = ("config.yaml", "model.keras", "preprocessing.json", "preprocessing.npz", "metrics.csv",
+                 "best_config.yaml")
+
+
+def file_digest(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return "sha256:" + hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def file_digests(run_dir: Path, names: tuple[str, ...] = CHECKED_FILES) -> dict[str, str]:
+    """SHA-256 of each of ``names`` present in ``run_dir``."""
+    return {name: file_digest(run_dir / name) for name in names if (run_dir / name).is_file()}
+
+
+def verify_recorded(run_dir: Path, info: dict[str, Any]) -> None:
+    """:func:`verify_files` for every file whose checksum run.json recorded (none for an unfinished run)."""
+    recorded = info.get("files")
+    if isinstance(recorded, dict):
+        verify_files(run_dir, info, tuple(recorded))
+
+
+def verify_files(run_dir: Path, info: dict[str, Any], needed: tuple[str, ...]) -> None:
+    """Check that each of ``needed`` is in ``run_dir`` and unchanged since the run finished (its checksum in
+    run.json). Runs from before checksums are checked for presence only; optional files (a run without
+    scaling arrays has no preprocessing.npz) are required only when run.json recorded them.
+
+    Raises:
+        RunError: one message naming the first missing or changed file.
+    """
+    run_dir = Path(run_dir)
+    recorded = info.get("files") if isinstance(info.get("files"), dict) else {}
+    for name in needed:
+        path = run_dir / name
+        must_exist = name in recorded or (not recorded and name != "preprocessing.npz")
+        if not path.is_file():
+            if must_exist:
+                raise RunError(f"{run_dir}: the run has no {name}; it cannot be used without it (was it deleted or "
+                               f"moved?). Restore it, or train the run again")
+            continue
+        if name in recorded and file_digest(path) != recorded[name]:
+            raise RunError(f"{path}: changed since the run finished (its SHA-256 differs from the one in "
+                           f"run.json); restore the original file, or train the run again")
+
+
 def safe_name(name: str) -> str:
-    """A run name usable in a directory name: no separators, no leading dots, no ``..``."""
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._-")
+    """A run name usable in a directory name: letters and digits of any script, ``.``, ``_`` and ``-`` kept; no
+    separators, no leading dots, no ``..``."""
+    cleaned = re.sub(r"[^\w.-]+", "_", name).strip("._-")
     return cleaned[:60] or "run"
 
 
 def create_unique_dir(parent: Path, stem: str, what: str = "run") -> Path:
     """Create ``parent/<stem>``, or ``<stem>-2``, ``-3``... if taken: ``mkdir`` is atomic, so two processes
     never get the same directory and nothing is overwritten."""
+    make_dir(parent)
     for attempt in range(1, 10_000):
         path = parent / (stem if attempt == 1 else f"{stem}-{attempt}")
         try:
             path.mkdir()
         except FileExistsError:
             continue
+        except OSError as exc:
+            raise (storage_error(exc, path) or exc) from None
         return path
     raise RunError(f"{parent}: could not create a new {what} directory for {stem}")
 
 
 def create_run_dir(runs_dir: Path, name: str) -> Path:
     """Create ``runs_dir/<YYYYmmdd-HHMMSS>-<name>``, unique even within one second."""
-    runs_dir.mkdir(parents=True, exist_ok=True)
     return create_unique_dir(runs_dir, f"{time.strftime('%Y%m%d-%H%M%S')}-{safe_name(name)}")
 
 
 @contextlib.contextmanager
 def _locked(runs_dir: Path) -> Iterator[None]:
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    with open(runs_dir / ".index.lock", "a+") as lock:
+    make_dir(runs_dir)
+    try:
+        lock = open(runs_dir / ".index.lock", "a+")  # noqa: SIM115 - closed below, after the lock is released
+    except OSError as exc:
+        raise (storage_error(exc, runs_dir / ".index.lock") or exc) from None
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
@@ -96,18 +358,42 @@ def _locked(runs_dir: Path) -> Iterator[None]:
 
 
 def read_index(runs_dir: Path) -> list[dict[str, str]]:
-    """The rows of ``runs_dir/index.csv`` (empty if there is none)."""
-    path = runs_dir / INDEX_NAME
-    if not path.exists():
+    """The rows of ``runs_dir/index.csv`` (empty if there is none).
+
+    Raises:
+        RunError: the index is damaged (:func:`index_rows` rebuilds it from the run directories instead).
+    """
+    try:
+        return read_run_file(runs_dir / INDEX_NAME, lambda text: csv_table(text or "(empty)", ("run_id",)),
+                             fix="dlcli rebuilds it from the run directories on the next train or tune")
+    except FileNotFoundError:
         return []
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
+
+
+def index_rows(runs_dir: Path) -> tuple[list[dict[str, Any]], str | None]:
+    """The index's rows and None; if ``index.csv`` is damaged, rows rebuilt from each run's run.json and
+    metrics.csv (the index only repeats them) and the reason it was damaged."""
+    try:
+        return read_index(runs_dir), None
+    except RunError as exc:
+        problem = str(exc)
+    rows = []
+    for run_json in sorted(Path(runs_dir).glob("*/run.json")):
+        try:
+            info = load_run_info(run_json.parent)
+            test = next((r for r in read_metrics(run_json.parent) if r.get("split") == "test"), {})
+        except RunError:
+            info, test = {"run_id": run_json.parent.name, "status": "damaged"}, {}
+        row = {k: info.get(k) for k in INDEX_FIRST_COLUMNS} | {"run_id": run_json.parent.name}
+        rows.append(row | {f"test_{k}": v for k, v in test.items() if k != "split"})
+    return rows, problem
 
 
 def upsert_index(runs_dir: Path, row: dict[str, Any]) -> None:
-    """Add or replace the index row whose ``run_id`` matches, under an exclusive lock."""
+    """Add or replace the index row whose ``run_id`` matches, under an exclusive lock (a damaged index is
+    rebuilt from the run directories first)."""
     with _locked(runs_dir):
-        rows = [r for r in read_index(runs_dir) if r.get("run_id") != row["run_id"]]
+        rows = [r for r in index_rows(runs_dir)[0] if r.get("run_id") != row["run_id"]]
         rows.append({k: "" if v is None else v for k, v in row.items()})
         columns = list(INDEX_FIRST_COLUMNS)
         for r in rows:
@@ -132,14 +418,21 @@ class Run:
             "started": now_iso(), "ended": None, "seconds": None, "heartbeat": now_iso(),
             "pid": os.getpid(), "host": socket.gethostname(), **info,
         }
-        self.save()
-        self.index()
+        try:
+            self.save()
+            self.index()
+        except StorageError:  # the disk refused even the record: leave no empty run behind
+            with contextlib.suppress(OSError):
+                (self.path / "run.json").unlink(missing_ok=True)
+                self.path.rmdir()
+            raise
 
     @classmethod
     def reopen(cls, run_dir: Path, command: str = "train") -> Run:
         """Continue an interrupted or crashed run in its own directory (``dlcli train/tune --resume``)."""
         run_dir = Path(run_dir)
         info = resumable_info(run_dir, command)
+        check_tree_has_no_symlinks(run_dir)
         self = cls.__new__(cls)
         self.runs_dir, self.path, self.id = run_dir.parent, run_dir, run_dir.name
         # Seconds keep adding up across resumes.
@@ -170,6 +463,8 @@ class Run:
     def finish(self, status: str, reason: str | None = None, test_metrics: dict[str, float] | None = None,
                **fields: Any) -> None:
         """Mark the run ``completed`` / ``failed`` / ``interrupted`` in run.json and the index."""
+        if status == "completed":  # what evaluate / predict check before they trust the files
+            fields["files"] = file_digests(self.path)
         self.update(status=status, reason=reason, ended=now_iso(), seconds=self.elapsed(), **fields)
         self.index(test_metrics)
 
@@ -217,11 +512,17 @@ def load_run_info(run_dir: Path) -> dict[str, Any]:
     if not path.is_dir():
         raise RunError(f"{path}: no such run directory (see `dlcli runs list`)")
     try:
-        return json.loads((path / "run.json").read_text(encoding="utf-8"))
+        return read_run_file(path / "run.json", _run_record)
     except FileNotFoundError:
         raise RunError(f"{path}: not a dlcli run directory (it has no run.json)") from None
-    except json.JSONDecodeError as exc:
-        raise RunError(f"{path}/run.json: unreadable ({exc})") from None
+
+
+def _run_record(text: str) -> dict[str, Any]:
+    info = json_object(text)
+    wrong = [k for k in ("run_id", "command", "status") if not isinstance(info.get(k, ""), str)]
+    if wrong or not isinstance(info.get("status"), str):
+        raise ValueError(f"no text {', '.join(wrong or ['status'])} field")
+    return info
 
 
 # ---------------------------------------------------------------------------------------------
@@ -250,7 +551,7 @@ def find_run_dir(run: str | Path, runs_dir: Path) -> Path:
             return candidate
     from dlcli.errors import did_you_mean
 
-    ids = [r.get("run_id", "") for r in read_index(runs_dir)]
+    ids = [str(r.get("run_id") or "") for r in index_rows(runs_dir)[0]]
     close = did_you_mean(str(run), ids)
     hint = f";{close}" if close else ""
     raise RunError(f"{run}: no such run directory, and no run with that id in {runs_dir}{hint} "
@@ -271,16 +572,20 @@ def to_number(text: Any) -> Any:
         return text
 
 
-def read_csv_rows(path: Path) -> list[dict[str, Any]]:
-    """A small CSV file as rows of dicts, numbers parsed (no pandas)."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        return [{k: to_number(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+def read_csv_rows(path: Path, required: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """A small CSV run file as rows of dicts, numbers parsed (no pandas).
+
+    Raises:
+        RunError: the file is damaged (rows that do not match the header, a ``required`` column missing).
+    """
+    rows = read_run_file(path, lambda text: csv_table(text, required))
+    return [{k: to_number(v) for k, v in row.items()} for row in rows]
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     """``metrics.csv`` of a run (one row per split, then the ``baseline`` row), or [] if it has none."""
     path = Path(run_dir) / "metrics.csv"
-    return read_csv_rows(path) if path.is_file() else []
+    return read_csv_rows(path, ("split",)) if path.is_file() else []
 
 
 def read_history(run_dir: Path) -> dict[str, list[Any]]:
@@ -288,7 +593,7 @@ def read_history(run_dir: Path) -> dict[str, list[Any]]:
     path = Path(run_dir) / "history.csv"
     if not path.is_file():
         return {}
-    rows = read_csv_rows(path)
+    rows = read_csv_rows(path, ("epoch",))
     columns: dict[str, list[Any]] = {k: [] for k in (rows[0] if rows else {})}
     for row in rows:
         for key in columns:
@@ -302,10 +607,7 @@ def read_diagnosis(run_dir: Path) -> dict[str, Any] | None:
     path = Path(run_dir) / "diagnosis.json"
     if not path.is_file():
         return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        return None
+    return read_run_file(path, json_object)
 
 
 def list_evaluations(run_dir: Path) -> list[Path]:
@@ -320,11 +622,15 @@ def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
     The status is :func:`effective_status`, so a ``running`` run whose process died shows as ``crashed``.
     """
     rows = []
-    for entry in read_index(runs_dir):
+    for entry in index_rows(runs_dir)[0]:
         status = entry.get("status") or "unknown"
-        if status == "running":
-            with contextlib.suppress(RunError):
-                status = effective_status(load_run_info(runs_dir / entry.get("run_id", "")))
+        run_dir = runs_dir / str(entry.get("run_id") or "")
+        if run_dir.is_dir() and entry.get("run_id"):
+            try:
+                info = load_run_info(run_dir)
+                status = effective_status(info) if status == "running" else status
+            except RunError:
+                status = "damaged"  # run.json unreadable: `dlcli runs show` names the problem
         row: dict[str, Any] = {k: to_number(entry.get(k, "")) for k in LIST_COLUMNS}
         row["status"] = status
         row.update({k: to_number(v) for k, v in entry.items() if k.startswith("test_")})
@@ -426,6 +732,7 @@ def compare_metrics(run_dirs: list[Path]) -> list[dict[str, Any]]:
     per_run: list[dict[str, Any]] = []
     for run_dir in run_dirs:
         info = load_run_info(run_dir)
+        verify_recorded(run_dir, info)
         values: dict[str, Any] = {"status": effective_status(info), "epochs": info.get("epochs"),
                                   "seconds": info.get("seconds"), "params": info.get("params")}
         for row in read_metrics(run_dir):
@@ -466,6 +773,7 @@ def run_details(run_dir: Path, high_error: float | None = None, max_gap: float |
     """
     run_dir = Path(run_dir)
     info = load_run_info(run_dir)
+    verify_recorded(run_dir, info)
     data = info.get("data") or {}
     classes = data.get("classes")
     record: dict[str, Any] = {
@@ -481,8 +789,8 @@ def run_details(run_dir: Path, high_error: float | None = None, max_gap: float |
     metrics = read_metrics(run_dir)
     evaluations = []
     for path in list_evaluations(run_dir):
-        with contextlib.suppress(OSError, json.JSONDecodeError):
-            saved = json.loads((path / "evaluation.json").read_text(encoding="utf-8"))
+        if (path / "evaluation.json").is_file():  # absent while an evaluation is being written
+            saved = read_run_file(path / "evaluation.json", json_object)
             evaluations.append({"evaluation": path.name, "split": saved.get("split"), "samples": saved.get("samples"),
                                 **(saved.get("scores") or {})})
     return {

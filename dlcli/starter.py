@@ -10,7 +10,6 @@ No TensorFlow here: ``init`` is instant.
 
 from __future__ import annotations
 
-import os
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import yaml
 
 from dlcli.config import BUNDLED_DATASETS, parse_yaml, resolve_raw, validate_config
 from dlcli.errors import ConfigError, did_you_mean
+from dlcli.runs import atomic_write_text
 from dlcli.schema import SCHEMA_FILE
 from dlcli.survey import MAX_IMAGE_SIDE, TASKS, DataSummary, Task, inspect_data, one_line, relative_path
 
@@ -68,21 +68,8 @@ def init_config(task: Task, data: str, target: str | None = None, output: Path |
     text = starter_text(summary, name=output.stem, command=_init_command(task, data, target, output),
                         config_arg=config_arg, modeline=_modeline(output))
     _check(text, output, summary)
-    _write_atomically(output, text)
+    atomic_write_text(output, text)  # absent, old or complete, never half written
     return InitResult(path=output, summary=summary, train_command=f"dlcli train {config_arg}")
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Write through a temporary file and a rename: ``path`` is absent, old or complete, never half written."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _data_stem(data: str) -> str:

@@ -18,6 +18,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 
 from dlcli.config import BUNDLED_DATASETS, FILE_SUFFIXES, KERAS_DATASETS, DataConfig
+from dlcli.data import check_data_file
 from dlcli.errors import ConfigError, DataError, allowed_list, did_you_mean
 from dlcli.images import IMAGE_SUFFIXES
 
@@ -74,10 +75,12 @@ def inspect_data(task: Task, data: str, target: str | None, config_dir: Path) ->
                               f"{data!r} use --task classification (or see configs/digits_cnn.yaml)")
         return _inspect_bundled(task, data)
     path = Path(data).expanduser()
-    if not path.exists():
+    if not os.path.lexists(path):
         hint = did_you_mean(data, BUNDLED_DATASETS) if not path.suffix else ""
-        raise DataError(f"--data: {path.resolve()} does not exist.{hint} Give a .csv, .parquet or .npz file, an "
-                        f"image folder or a bundled dataset ({', '.join(BUNDLED_DATASETS)})")
+        raise DataError(f"--data: {os.path.abspath(path)} does not exist.{hint} Give a .csv, .parquet or .npz file, "
+                        f"an image folder or a bundled dataset ({', '.join(BUNDLED_DATASETS)})")
+    if not path.is_dir():
+        check_data_file(path, "--data")  # a symlink loop, a pipe, an unreadable or too large file: one message
     source = relative_path(path.resolve(), config_dir)
     if task == "image":
         if not path.is_dir():

@@ -7,22 +7,25 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import math
-import signal
+import os
+import shutil
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dlcli import runtime, tracking
+from dlcli import interrupts, runtime, tracking
 from dlcli.baseline import Baseline, score_baseline
 from dlcli.config import DiagnosisConfig, ExperimentConfig, dump_yaml
 from dlcli.data import Dataset, is_streamed, keras_inputs, prepare
 from dlcli.diagnosis import diagnose
-from dlcli.errors import ConfigError, RunFailed, RunInterrupted, allowed_list
+from dlcli.errors import ConfigError, RunError, RunFailed, RunInterrupted, StorageError, allowed_list
 from dlcli.model import build_model, resolve_metrics, summary_text
-from dlcli.runs import Run, atomic_write_json, atomic_write_text
+from dlcli.runs import (Run, append_text, atomic_write_json, atomic_write_text, replacing, resumable_info,
+                        storage_error)
 
 
 @dataclass
@@ -170,15 +173,14 @@ class RunMonitor:
             def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
                 seconds = round(time.perf_counter() - self._epoch_start, 4)  # fit + validation of this epoch
                 logs = dict(logs or {})
+                lines = io.StringIO()
                 if self.columns is None:
                     self.columns = ["epoch"] + order_keys(logs)
-                    new = not self.history_path.exists() or self.history_path.stat().st_size == 0
-                    with open(self.history_path, "a", newline="") as fh:
-                        if new:
-                            csv.writer(fh, lineterminator="\n").writerow(self.columns)
+                    if not self.history_path.exists() or self.history_path.stat().st_size == 0:
+                        csv.writer(lines, lineterminator="\n").writerow(self.columns)
                 row = [epoch + 1] + [_as_float(logs.get(k)) for k in self.columns[1:]]
-                with open(self.history_path, "a", newline="") as fh:
-                    csv.writer(fh, lineterminator="\n").writerow(row)
+                csv.writer(lines, lineterminator="\n").writerow(row)
+                append_text(self.history_path, lines.getvalue())
                 self.last_epoch = epoch + 1
                 loss = _as_float(logs.get("loss"))
                 if loss is None or not math.isfinite(loss):
@@ -186,6 +188,7 @@ class RunMonitor:
                     self.model.stop_training = True
                 self.run.update(durable=False, last_epoch=self.last_epoch,
                                 epoch_seconds=[*self.run.info.get("epoch_seconds", []), seconds])
+                interrupts.checkpoint(f"epoch_end:{self.last_epoch}")
 
         return _Monitor(*args, **kwargs)
 
@@ -203,6 +206,7 @@ def stop_on_nan() -> Any:
             loss = _as_float((logs or {}).get("loss"))
             if loss is None or not math.isfinite(loss):
                 self.model.stop_training = True
+            interrupts.checkpoint(f"epoch_end:{epoch + 1}")  # a tune trial's epoch: a lost signal is raised here
 
     return StopOnNaN()
 
@@ -285,10 +289,6 @@ def _import_in_background(*modules: str) -> threading.Thread:
     return thread
 
 
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
 def fit_model(model: Any, cfg: ExperimentConfig, data: Dataset, callbacks: list[Any], verbose: int,
               **overrides: Any) -> Any:
     """``model.fit`` on train (validated on val) with the config's fit settings: the one fit that ``train``
@@ -306,38 +306,118 @@ def fit_model(model: Any, cfg: ExperimentConfig, data: Dataset, callbacks: list[
 BACKUP_DIR = "backup"
 
 
-def backup_epoch(run_dir: Path) -> int:
-    """The last epoch whose training state ``BackupAndRestore`` saved in the run (0 if none)."""
-    import json
+BACKUP_FILES = ("training_metadata.json", "latest.weights.h5")  # what BackupAndRestore keeps; ".bkp": the one before
 
-    for name in ("training_metadata.json", "training_metadata.json.bkp"):
+
+def backup_epoch(run_dir: Path) -> int:
+    """The last epoch whose training state ``BackupAndRestore`` saved in the run (0 if none).
+
+    A damaged newest state falls back to the one before it (``double_checkpoint``), which is put in its place
+    so Keras restores the same epoch; a backup with no usable state is an error, and nothing is changed.
+
+    Raises:
+        RunError: the backup exists but neither state can be read.
+    """
+    backup = Path(run_dir) / BACKUP_DIR
+    metadata, weights = (backup / name for name in BACKUP_FILES)
+    if not backup.is_dir() or not (metadata.exists() or weights.exists()):
+        return 0
+    problems = []
+    for suffix in ("", ".bkp"):
         try:
-            return int(json.loads((run_dir / BACKUP_DIR / name).read_text())["epoch"])
-        except (OSError, ValueError, KeyError, TypeError):
+            epoch = _backup_state(Path(f"{metadata}{suffix}"), Path(f"{weights}{suffix}"))
+        except RunError as exc:
+            problems.append(str(exc))
             continue
-    return 0
+        if suffix:  # the newest state was damaged: restore the previous epoch's instead
+            for path in (metadata, weights):
+                os.replace(f"{path}{suffix}", path)
+        return epoch
+    raise RunError(f"{problems[0]}; the backup holds no usable training state, so the run cannot resume. Its "
+                   f"history and files are unchanged; delete {backup} to resume from the first epoch, or start a "
+                   f"new run")
+
+
+def _backup_state(metadata: Path, weights: Path) -> int:
+    """The epoch of one saved training state, checked readable (RunError naming the damaged file)."""
+    from dlcli.runs import damaged, json_object, read_run_file
+
+    def epoch_of(text: str) -> int:
+        epoch = json_object(text)["epoch"]
+        if not isinstance(epoch, int) or epoch < 0:
+            raise ValueError(f"epoch {epoch!r} is not a count")
+        return epoch
+
+    try:
+        epoch = read_run_file(metadata, epoch_of, "training state")
+    except FileNotFoundError:
+        raise RunError(f"{metadata}: missing") from None
+    try:
+        import h5py
+
+        with h5py.File(weights, "r"):
+            pass
+    except Exception as exc:  # missing, truncated or not HDF5
+        raise damaged(weights, str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__) from None
+    return epoch
+
+
+class DiskSpaceGuard:
+    """Keras callback: before each epoch's checkpoint, make sure the disk can hold it (h5py can crash the
+    process when the disk fills during a write). Goes right before ``BackupAndRestore``."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        keras = runtime.import_keras()
+
+        class _Guard(keras.callbacks.Callback):
+            def __init__(self, backup_dir: Path):
+                super().__init__()
+                self.backup_dir = backup_dir
+
+            def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+                import shutil
+
+                from dlcli.errors import StorageError
+
+                weights = self.backup_dir / BACKUP_FILES[1]
+                # Weights and optimizer state (about 3x the parameters), kept twice (double_checkpoint).
+                size = weights.stat().st_size if weights.exists() else 12 * self.model.count_params()
+                needed = 2 * size + (1 << 20)
+                where = self.backup_dir if self.backup_dir.exists() else self.backup_dir.parent
+                free = shutil.disk_usage(where).free
+                if free < needed:
+                    raise StorageError(f"no space left on device for the epoch {epoch + 1} checkpoint in "
+                                       f"{self.backup_dir} ({free:,} bytes free, about {needed:,} needed); free some "
+                                       f"space and resume with: dlcli train --resume {self.backup_dir.parent}")
+
+        return _Guard(*args, **kwargs)
 
 
 def read_history(path: Path) -> dict[str, list[float]]:
     """``history.csv`` as {column: values}, without the epoch column."""
-    from dlcli.runs import read_csv_rows
+    from dlcli.runs import damaged, read_csv_rows
 
     if not path.exists():
         return {}
-    rows = read_csv_rows(path)
+    rows = read_csv_rows(path, ("epoch",) if path.stat().st_size else ())
     columns = [c for c in (rows[0] if rows else {}) if c != "epoch"]
-    return {c: [float(r[c]) if r[c] not in ("", None) else float("nan") for r in rows] for c in columns}
+    try:
+        return {c: [float(r[c]) if r[c] not in ("", None) else float("nan") for r in rows] for c in columns}
+    except ValueError as exc:
+        raise damaged(path, str(exc)) from None
 
 
 def truncate_history(path: Path, last_epoch: int) -> None:
     """Keep the rows of epochs ``<= last_epoch``, so a resumed run logs each epoch once."""
+    from dlcli.runs import read_run_file
+
+    def kept_rows(text: str) -> list[list[str]]:
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+        return rows[:1] + [r for r in rows[1:] if r and int(r[0]) <= last_epoch]
+
     if not path.exists():
         return
-    with open(path, newline="") as fh:
-        rows = list(csv.reader(fh))
-    kept = rows[:1] + [r for r in rows[1:] if r and int(r[0]) <= last_epoch]
-    import io
-
+    kept = read_run_file(path, kept_rows)
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerows(kept if last_epoch > 0 else [])
     atomic_write_text(path, buf.getvalue())
@@ -347,14 +427,22 @@ def fit(exp: Experiment, run: Run, verbose: int, extra: list[Any] | None = None)
     """``model.fit`` with dlcli's callbacks and ``extra`` ones (TensorBoard, MLflow); returns (history, monitor).
 
     ``BackupAndRestore`` keeps the training state of the last finished epoch in ``<run>/backup/``
-    (deleted when the fit ends normally), so ``dlcli train --resume`` continues from there.
+    (until ``train`` has saved the trained model), so ``dlcli train --resume`` continues from there. A run
+    resumed after its fit had finished (:func:`is_trained`) is not fitted again: its saved model is loaded.
     """
     keras = runtime.import_keras()
     monitor = RunMonitor(run, run.path / "history.csv")
     monitor.last_epoch = backup_epoch(run.path)  # where a resumed run starts
+    if is_trained(run.info, run.path):
+        monitor.last_epoch = int(run.info.get("last_epoch") or 0)
+        exp.model.load_weights(run.path / "model.keras")
+        return None, monitor
     callbacks = []
     if exp.cfg.fit.backup:
-        backup = keras.callbacks.BackupAndRestore(str(run.path / BACKUP_DIR), double_checkpoint=True)
+        callbacks.append(DiskSpaceGuard(run.path / BACKUP_DIR))
+        # Kept when the fit ends (unlike Keras's default): until the model is saved, it is the trained state.
+        backup = keras.callbacks.BackupAndRestore(str(run.path / BACKUP_DIR), double_checkpoint=True,
+                                                  delete_checkpoint=False)
         # Saving per epoch, its per-batch hook does nothing; without this flag its mere presence turns off
         # Keras's asynchronous batch dispatch and every step waits for its logs.
         backup.async_safe = True
@@ -364,10 +452,24 @@ def fit(exp: Experiment, run: Run, verbose: int, extra: list[Any] | None = None)
     return history, monitor
 
 
+def is_trained(info: dict[str, Any], run_dir: Path) -> bool:
+    """Whether the run's fit had finished and saved its model (``trained`` in run.json): resuming it only
+    scores that model and writes the reports."""
+    return bool(info.get("trained")) and (Path(run_dir) / "model.keras").is_file()
+
+
+def save_trained(model: Any, run: Run, last_epoch: int) -> None:
+    """Save the model the fit left and record it in run.json, then drop the backup it replaces; a signal
+    waits until all three are done."""
+    with interrupts.deferred():
+        save_model(model, run.path)
+        run.update(trained=True, last_epoch=last_epoch)
+        shutil.rmtree(run.path / BACKUP_DIR, ignore_errors=True)
+
+
 def save_model(model: Any, run_dir: Path) -> None:
-    tmp = run_dir / ".model.tmp.keras"
-    model.save(tmp)
-    tmp.replace(run_dir / "model.keras")
+    with replacing(run_dir / "model.keras") as tmp:
+        model.save(tmp)
 
 
 def run_info(exp: Experiment) -> dict[str, Any]:
@@ -399,36 +501,51 @@ def train(exp: Experiment, runs_dir: Path, command: str = "train", verbose: int 
     cfg = exp.cfg
     tracker = tracking.open_tracker(cfg)  # MLflow's store is opened before anything is written
     if resume is not None:
+        info = resumable_info(Path(resume))
+        # A damaged backup or history is an error before the run is touched.
+        restored = backup_epoch(Path(resume))
+        if is_trained(info, Path(resume)):  # the fit had finished: every epoch of its history stays
+            restored = int(info.get("last_epoch") or 0)
+        logged = len(read_history(Path(resume) / "history.csv").get("loss", []))
+        if logged < restored:
+            raise RunError(f"{Path(resume) / 'history.csv'}: damaged (it logs {logged} epochs, the backup holds "
+                           f"{restored}); restore it, or start a new run: resuming would lose those epochs' history")
         run = Run.reopen(resume)
-        restored = backup_epoch(run.path)
-        truncate_history(run.path / "history.csv", restored)
-        run.update(epoch_seconds=(run.info.get("epoch_seconds") or [])[:restored])
     else:
         run = Run(runs_dir, cfg.name or "run", command, run_info(exp))
-        atomic_write_text(run.path / "config.yaml", dump_yaml(cfg.to_yaml_dict()))
-        atomic_write_text(run.path / "summary.txt", summary_text(exp.model))
-        exp.data.prep.save(run.path)
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    previous = interrupts.install()
     monitor = None
     try:
+        if resume is not None:
+            truncate_history(run.path / "history.csv", restored)
+            run.update(epoch_seconds=(run.info.get("epoch_seconds") or [])[:restored])
+        else:
+            atomic_write_text(run.path / "config.yaml", dump_yaml(cfg.to_yaml_dict()))
+            atomic_write_text(run.path / "summary.txt", summary_text(exp.model))
+            exp.data.prep.save(run.path)
         tracker.start(run, command)
         extra = [*tracking.tensorboard_callbacks(cfg, run.path / tracking.TENSORBOARD_DIR), *tracker.callbacks()]
+        interrupts.checkpoint("before_fit")
         history, monitor = fit(exp, run, verbose, extra)
         if monitor.nan_epoch is not None:
             reason = f"loss became NaN at epoch {monitor.nan_epoch}"
+            shutil.rmtree(run.path / BACKUP_DIR, ignore_errors=True)  # a NaN state: a resume starts over
             run.finish("failed", reason, epochs=monitor.last_epoch, last_epoch=monitor.last_epoch)
             tracker.end("FAILED")
             raise RunFailed(f"run {run.id} failed: {reason}; try a lower learning rate or scaled inputs "
                             f"(data.scale: standard). Run directory: {run.path}")
         # The learning-curve plot needs matplotlib: import it while the model is scored and saved.
         plotting = _import_in_background("matplotlib.figure", "matplotlib.backends.backend_agg")
+        interrupts.checkpoint("saving")
+        save_trained(exp.model, run, monitor.last_epoch)
+        interrupts.checkpoint("scoring")
         metrics, baseline = score_run(exp.model, cfg, exp.data)
         write_csv(run.path / "metrics.csv", metrics)
-        save_model(exp.model, run.path)
         plotting.join()
         full_history = read_history(run.path / "history.csv")  # every epoch, those before a resume too
         diagnosis = write_fit_report(exp, run.path, metrics, full_history, baseline)
         tracker.log_results(exp, metrics, run.path)
+        interrupts.checkpoint("finish")
     except KeyboardInterrupt:
         last = int(run.info.get("last_epoch") or 0)  # the monitor records each finished epoch there
         run.finish("interrupted", f"interrupted after epoch {last}", epochs=last, last_epoch=last)
@@ -437,16 +554,22 @@ def train(exp: Experiment, runs_dir: Path, command: str = "train", verbose: int 
     except RunFailed:
         raise
     except Exception as exc:
-        run.finish("failed", f"{type(exc).__name__}: {_useful_line(exc)}")
+        error = storage_error(exc, Path(getattr(exc, "filename", None) or run.path))
+        with contextlib.suppress(StorageError):  # a full disk may not take even the failed status
+            run.finish("failed", str(error) if error else f"{type(exc).__name__}: {_useful_line(exc)}")
         tracker.end("FAILED")
+        if error is not None:
+            raise error from None
         raise
+    else:
+        interrupts.hold()  # done: a signal from here on no longer stops the run
+        epochs = monitor.last_epoch  # counts the epochs before a resume too
+        test = next((row for row in metrics if row["split"] == "test"), {})
+        run.finish("completed", epochs=epochs, last_epoch=monitor.last_epoch,
+                   test_metrics={k: v for k, v in test.items() if k != "split"}, **baseline.run_info())
+        tracker.end("FINISHED")
     finally:
-        signal.signal(signal.SIGTERM, previous)
-    epochs = monitor.last_epoch  # counts the epochs before a resume too
-    test = next((row for row in metrics if row["split"] == "test"), {})
-    run.finish("completed", epochs=epochs, last_epoch=monitor.last_epoch,
-               test_metrics={k: v for k, v in test.items() if k != "split"}, **baseline.run_info())
-    tracker.end("FINISHED")
+        interrupts.restore(previous)
     return TrainResult(run_dir=run.path, run_id=run.id, metrics=metrics, history=full_history,
                        seconds=run.info["seconds"], epochs_run=epochs, diagnosis=diagnosis,
                        baseline=baseline)

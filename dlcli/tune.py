@@ -14,6 +14,7 @@ classes (and imports TensorFlow). No printing: progress goes to a callback that 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import re
@@ -25,16 +26,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dlcli import runtime
+from dlcli import interrupts, runtime
 from dlcli.config import (ExperimentConfig, RangeSpec, TuneConfig, dump_yaml, format_path, read_yaml, resolve_raw,
                           set_by_path, short_repr, validate_config)
-from dlcli.errors import ConfigError, RunError, RunFailed, allowed_list, did_you_mean
-from dlcli.runs import Run, atomic_write_text, load_run_info, resumable_info
+from dlcli.errors import ConfigError, RunError, RunFailed, StorageError, allowed_list, did_you_mean
+from dlcli.runs import (Run, atomic_write_text, json_object, load_run_info, make_dir, open_log, read_run_file,
+                        resumable_info, storage_error)
 from dlcli.train import RunInterrupted, history_keys, prepare_experiment, run_info, write_csv
 
 # Settings a resumed (or joined) search may change; anything else must match the search it continues.
 MAY_CHANGE_ON_RESUME = ("name", "device", "tune.max_trials", "distribution", "tracking", "fit.tensorboard")
 TUNER_DIR = "tuner"
+# Set by a chief for the workers it starts: its pid, so they end with it (a worker started by hand has none).
+CHIEF_PID_VARIABLE = "DLCLI_CHIEF_PID"
+# How long a worker waits for a chief that does not answer before it gives up (seconds).
+CHIEF_TIMEOUT_VARIABLE = "DLCLI_CHIEF_TIMEOUT"
+CHIEF_TIMEOUT_DEFAULT = 120
 EXAMPLE_SECTION = "tune: {strategy: grid, objective: val_accuracy, space: {model.layers.0.units: [32, 64, 128]}}"
 
 
@@ -271,8 +278,17 @@ class TuneResult:
     seconds: float = 0.0
 
 
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+def chief_timeout() -> float:
+    """How long a worker waits for an answer from its chief: $DLCLI_CHIEF_TIMEOUT seconds (default 120)."""
+    text = os.environ.get(CHIEF_TIMEOUT_VARIABLE) or str(CHIEF_TIMEOUT_DEFAULT)
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise RunError(f"{CHIEF_TIMEOUT_VARIABLE}={text!r}: expected a number of seconds above 0, e.g. "
+                       f"{CHIEF_TIMEOUT_DEFAULT}")
+    return seconds
 
 
 def chief_address() -> tuple[str, int] | None:
@@ -297,7 +313,30 @@ def check_resume(search: Search, run_dir: Path) -> None:
     if not (run_dir / TUNER_DIR / "oracle.json").is_file():
         raise RunError(f"{run_dir} has no keras-tuner state ({TUNER_DIR}/oracle.json): no trial started there, so "
                        f"there is nothing to resume; start a new search instead")
+    check_search_state(run_dir / TUNER_DIR)
     check_same_search(search, run_dir)
+
+
+def check_search_state(tuner_dir: Path) -> None:
+    """Read keras-tuner's saved state (``oracle.json``, each ``trial_*/trial.json``) before keras-tuner does, so a
+    damaged file is one RunError naming it instead of a traceback from inside keras-tuner."""
+    fix = "restore it, or start a new search (the finished trials' scores are in trials.csv)"
+
+    def oracle(text: str) -> dict[str, Any]:
+        data = json_object(text)
+        if not isinstance(data.get("ongoing_trials", {}), dict) or not isinstance(data.get("end_order", []), list):
+            raise ValueError("not keras-tuner's oracle state")
+        return data
+
+    def trial(text: str) -> dict[str, Any]:
+        data = json_object(text)
+        if not isinstance(data.get("trial_id"), str) or not isinstance(data.get("hyperparameters"), dict):
+            raise ValueError("not a keras-tuner trial")
+        return data
+
+    read_run_file(tuner_dir / "oracle.json", oracle, fix=fix)
+    for path in sorted(tuner_dir.glob("trial_*/trial.json")):
+        read_run_file(path, trial, fix=fix)
 
 
 def tune(search: Search, runs_dir: Path, *, resume: Path | None = None, workers: int = 1,
@@ -333,7 +372,7 @@ def tune(search: Search, runs_dir: Path, *, resume: Path | None = None, workers:
                     "objective": search.objective, "direction": search.direction})
         run = Run(runs_dir, search.cfg.name or "tune", "tune", info)
         atomic_write_text(run.path / "config.yaml", dump_yaml(search.cfg.to_yaml_dict()))
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    previous = interrupts.install()
     session = None
     try:
         session = keras_side.Session(search, run.path, exp.data, progress, strategy=exp.strategy)
@@ -357,11 +396,14 @@ def tune(search: Search, runs_dir: Path, *, resume: Path | None = None, workers:
             raise RunFailed(f"search {run.id}: no trial completed ({len(rows)} failed); last reason: "
                             f"{session.last_reason()}")
         metrics, baseline = save_best(search, session, *best, run.path)
+        interrupts.checkpoint("finish")
     except KeyboardInterrupt:
-        if session is not None:
-            session.stop_workers()
-            session.write_trials()
-        run.finish("interrupted", "interrupted")
+        try:
+            if session is not None:
+                session.stop_workers()  # before the trials table, which they would change
+                session.write_trials()
+        finally:
+            run.finish("interrupted", "interrupted")
         raise RunInterrupted(f"search {run.id} interrupted; continue it with: dlcli tune "
                              f"{run.path / 'config.yaml'} --resume {run.path}") from None
     except (RunFailed, RunError) as exc:
@@ -372,13 +414,19 @@ def tune(search: Search, runs_dir: Path, *, resume: Path | None = None, workers:
     except Exception as exc:
         if session is not None:
             session.stop_workers()
-        run.finish("failed", f"{type(exc).__name__}: {exc}")
+        error = storage_error(exc, Path(getattr(exc, "filename", None) or run.path))
+        with contextlib.suppress(StorageError):  # a full disk may not take even the failed status
+            run.finish("failed", str(error) if error else f"{type(exc).__name__}: {exc}")
+        if error is not None:
+            raise error from None
         raise
+    else:
+        interrupts.hold()  # done: a signal from here on no longer stops the search
+        test = next((row for row in metrics if row["split"] == "test"), {})
+        run.finish("completed", trials=len(rows), best_trial=best[0], best_values=best[1],
+                   test_metrics={k: v for k, v in test.items() if k != "split"}, **baseline.run_info())
     finally:
-        signal.signal(signal.SIGTERM, previous)
-    test = next((row for row in metrics if row["split"] == "test"), {})
-    run.finish("completed", trials=len(rows), best_trial=best[0], best_values=best[1],
-               test_metrics={k: v for k, v in test.items() if k != "split"}, **baseline.run_info())
+        interrupts.restore(previous)
     return TuneResult(run_dir=run.path, run_id=run.id, objective=search.objective, direction=search.direction,
                       trials=rows, metrics=metrics, baseline=baseline, best_values=best[1],
                       seconds=run.info["seconds"])
@@ -402,10 +450,12 @@ def save_best(search: Search, session: Any, trial_id: str, values: dict[str, Any
     keras.backend.clear_session()
     model = build_model(cfg, data.prep)
     keras_side.load_weights(model, session.weights_path(trial_id))
+    interrupts.checkpoint("scoring")
     metrics, baseline = score_run(model, cfg, data)
     write_csv(run_dir / "metrics.csv", metrics)
     history = read_history(session.weights_path(trial_id).parent / "history.csv")  # the trial's first execution
     write_diagnosis(run_dir, metrics, history, cfg.diagnosis, baseline)
+    interrupts.checkpoint("saving")
     save_model(model, run_dir)
     data.prep.save(run_dir)
     atomic_write_text(run_dir / "summary.txt", summary_text(model))
@@ -422,15 +472,14 @@ def _describe(search: Search, total: int | None, run: Run, resumed: bool) -> str
 
 def _start_workers(run_dir: Path, count: int, ip: str, port: int, threads: int) -> list[subprocess.Popen]:
     """Start ``count`` ``dlcli tune --join`` processes on this machine, logging to ``workers/``."""
-    logs = run_dir / "workers"
-    logs.mkdir(exist_ok=True)
+    logs = make_dir(run_dir / "workers")
     procs = []
     for i in range(1, count + 1):
         env = {**os.environ, "KERASTUNER_TUNER_ID": f"worker{i}", "KERASTUNER_ORACLE_IP": ip,
-               "KERASTUNER_ORACLE_PORT": str(port)}
+               "KERASTUNER_ORACLE_PORT": str(port), CHIEF_PID_VARIABLE: str(os.getpid())}
         command = [sys.executable, "-m", "dlcli.cli", "tune", str(run_dir / "config.yaml"), "--join", str(run_dir),
                    "--threads", str(threads)]
-        with open(logs / f"worker{i}.log", "ab") as log:
+        with open_log(logs / f"worker{i}.log") as log:
             procs.append(subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
                                           stdin=subprocess.DEVNULL))
     return procs
@@ -439,8 +488,17 @@ def _start_workers(run_dir: Path, count: int, ip: str, port: int, threads: int) 
 def join(search: Search, run_dir: Path, threads: int | None = None) -> None:
     """Run trials as a keras-tuner worker of the search in ``run_dir`` until its chief says stop.
 
-    The chief is at KERASTUNER_ORACLE_IP:KERASTUNER_ORACLE_PORT; KERASTUNER_TUNER_ID names this worker.
+    The chief is at KERASTUNER_ORACLE_IP:KERASTUNER_ORACLE_PORT; KERASTUNER_TUNER_ID names this worker. A worker
+    that a local chief started (``--workers``) ends with it, even when the chief is killed with ``kill -9``;
+    one started by hand gives up when the chief does not answer for DLCLI_CHIEF_TIMEOUT seconds.
+
+    Raises:
+        RunError: the environment does not name a chief and a worker, or the chief stopped answering.
     """
+    chief_pid = os.environ.get(CHIEF_PID_VARIABLE, "")
+    if chief_pid.isdigit():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the chief, which stops its workers
+        interrupts.exit_with_parent(int(chief_pid))
     missing = [v for v in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
                if not os.environ.get(v)]
     if missing:
@@ -449,6 +507,7 @@ def join(search: Search, run_dir: Path, threads: int | None = None) -> None:
     if "chief" in os.environ["KERASTUNER_TUNER_ID"]:
         raise RunError("KERASTUNER_TUNER_ID contains 'chief', which makes a process the chief; give workers "
                        "other ids, e.g. worker1")
+    timeout = chief_timeout()
     info = load_run_info(run_dir)
     if info.get("command") != "tune":
         raise RunError(f"{run_dir} is a `{info.get('command')}` run; --join needs the run directory of a search")
@@ -457,4 +516,4 @@ def join(search: Search, run_dir: Path, threads: int | None = None) -> None:
     exp = prepare_experiment(search.base_cfg)
     from dlcli import tuner as keras_side
 
-    keras_side.Session(search, run_dir, exp.data, None, strategy=exp.strategy).run()
+    keras_side.run_worker(search, run_dir, exp.data, timeout, strategy=exp.strategy)

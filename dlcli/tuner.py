@@ -20,12 +20,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dlcli import runtime
+from dlcli import interrupts, runtime
 from dlcli.config import ExperimentConfig
 from dlcli.data import Dataset, prepare
 from dlcli.errors import ConfigError, RunError, RunFailed
 from dlcli.model import build_model
-from dlcli.runs import atomic_write_text
+from dlcli.runs import atomic_write_text, json_object, read_run_file
 from dlcli.tracking import TENSORBOARD_DIR, tensorboard_callbacks
 from dlcli.train import fit_model, history_keys, order_keys, stop_on_nan, write_csv
 from dlcli.tune import TUNER_DIR, Search, TrialEvent
@@ -33,6 +33,7 @@ from dlcli.tune import TUNER_DIR, Search, TrialEvent
 keras = runtime.import_keras()
 import keras_tuner as kt  # noqa: E402 - after import_keras, which hides TensorFlow's start-up noise
 from keras_tuner.src import config as kt_config  # noqa: E402
+from keras_tuner.src import utils as kt_utils  # noqa: E402
 
 _VERBOSE = os.environ.get("DLCLI_VERBOSE") == "1"
 # keras-tuner prints the traceback of every failed trial; dlcli reports the reason instead (the
@@ -41,6 +42,17 @@ _VERBOSE = os.environ.get("DLCLI_VERBOSE") == "1"
 kt_config.DEBUG = _VERBOSE
 if not _VERBOSE:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
+def _save_json(path: str, obj: Any) -> str:
+    """keras-tuner's state files (oracle.json, trial.json, ...) written whole or not at all: keras-tuner writes
+    them in place, and a search killed mid-write could not be resumed."""
+    text = json.dumps(obj)
+    atomic_write_text(Path(path), text)
+    return text
+
+
+kt_utils.save_json = _save_json  # what keras-tuner's Stateful.save calls
 
 # The one lookup from `tune.strategy` to keras-tuner's search algorithms.
 ORACLES: dict[str, type] = {
@@ -123,8 +135,18 @@ class OracleHooks:
     listener: Callable[[str, Any, str | None], None] | None = None
     gave_up: str | None = None
 
-    @kt.synchronized
+    # A trial's start and end each write its trial.json and oracle.json: a signal waits until both are
+    # written (and the oracle's lock released), or a resumed search would skip or repeat the trial.
     def create_trial(self, tuner_id: str) -> Any:
+        with interrupts.deferred():
+            return self._create_trial(tuner_id)
+
+    def end_trial(self, trial: Any) -> None:
+        with interrupts.deferred():
+            self._end_trial(trial)
+
+    @kt.synchronized
+    def _create_trial(self, tuner_id: str) -> Any:
         known = tuner_id in self.ongoing_trials
         trial = super().create_trial(tuner_id)
         if trial.status == "RUNNING" and not known and self.listener is not None:
@@ -132,7 +154,7 @@ class OracleHooks:
         return trial
 
     @kt.synchronized
-    def end_trial(self, trial: Any) -> None:
+    def _end_trial(self, trial: Any) -> None:
         super().end_trial(trial)
         if self.listener is not None:
             self.listener("end", self.trials[trial.trial_id], None)
@@ -272,6 +294,10 @@ class TrialTuner(kt.Tuner):
 
             self.oracle.create_trial = create_trial
 
+    def on_trial_end(self, trial: Any) -> None:
+        with interrupts.deferred():  # the oracle's end of the trial and the tuner's state, saved together
+            super().on_trial_end(trial)
+
     def _populate_initial_space(self) -> None:
         # keras-tuner also builds the model here to discover conditional hyperparameters; a dlcli
         # space has none, and one invalid default combination must fail one trial, not the search.
@@ -400,6 +426,7 @@ class Session:
             while not (servicer.stop_triggered and oracle_chief.exit_chief(self.oracle)):
                 if not wait_for_others and all(w.poll() is not None for w in self.workers):
                     break
+                interrupts.checkpoint("serving")
                 time.sleep(0.25)
             for worker in self.workers:
                 worker.wait(timeout=120)
@@ -425,8 +452,8 @@ class Session:
     def _record(self, trial_id: str) -> dict[str, Any]:
         path = self.run_dir / TUNER_DIR / f"trial_{trial_id}" / "dlcli.json"
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError):
+            return read_run_file(path, json_object)
+        except FileNotFoundError:  # a trial that has not finished yet
             return {}
 
     def _row(self, trial: Any, finished: bool) -> dict[str, Any]:
@@ -448,12 +475,19 @@ class Session:
                    reason=reason)
         return row
 
+    def ranked(self) -> list[Any]:
+        """The completed trials, best first; equal scores in the order the trials were created. keras-tuner's
+        own ranking keeps the order it holds the trials in, which a resumed search reloads in file-system
+        order: a tie would then name another best trial than the same search run without a break."""
+        done = [t for t in self.oracle.trials.values() if t.status == "COMPLETED" and t.score is not None]
+        sign = -1 if self.search.direction == "max" else 1
+        return sorted(done, key=lambda t: (sign * t.score, creation_order(t.trial_id)))
+
     def trial_rows(self, finished: bool = False) -> list[dict[str, Any]]:
-        """One row per trial, completed trials best first, then the others by trial id."""
-        trials = sorted(self.oracle.trials.values(), key=lambda t: t.trial_id)
-        done = sorted((t for t in trials if t.status == "COMPLETED"), key=lambda t: t.score,
-                      reverse=self.search.direction == "max")
-        rest = [t for t in trials if t.status != "COMPLETED"]
+        """One row per trial, completed trials best first (see ``ranked``), then the others as created."""
+        done = self.ranked()
+        rest = sorted((t for t in self.oracle.trials.values() if t not in done),
+                      key=lambda t: creation_order(t.trial_id))
         return [self._row(t, finished) for t in done + rest]
 
     def write_trials(self, finished: bool = True) -> list[dict[str, Any]]:
@@ -463,10 +497,10 @@ class Session:
 
     def best_trial(self) -> tuple[str, dict[str, Any]] | None:
         """(trial id, values) of the best completed trial, or None."""
-        best = self.oracle.get_best_trials(1)
-        if not best or best[0].status != "COMPLETED":
+        ranked = self.ranked()
+        if not ranked:
             return None
-        return best[0].trial_id, trial_values(best[0].hyperparameters.values, self.search.tune.space)
+        return ranked[0].trial_id, trial_values(ranked[0].hyperparameters.values, self.search.tune.space)
 
     def weights_path(self, trial_id: str) -> Path:
         return self.run_dir / TUNER_DIR / f"trial_{trial_id}" / "model.weights.h5"
@@ -487,8 +521,7 @@ class Session:
             self.write_trials(finished=False)
             record = self._record(trial.trial_id)
             row = self._row(trial, finished=False)
-            best = self.oracle.get_best_trials(1)
-            best = best[0] if best and best[0].status == "COMPLETED" else None
+            best = next(iter(self.ranked()), None)
             event = TrialEvent("end", trial.trial_id, number, self.total, values, worker=record.get("worker"),
                                status=row["status"],
                                objective=self.search.objective, score=trial.score, reason=row["reason"],
@@ -497,6 +530,33 @@ class Session:
                                epochs=record.get("epochs_run"), seconds=record.get("seconds"))
         if self.progress is not None:
             self.progress(event)
+        interrupts.checkpoint(f"trial_{kind}:{number}")
+
+
+def run_worker(search: Search, run_dir: Path, data: Dataset, timeout: float, strategy: Any = None) -> None:
+    """Run trials as a worker of the chief at KERASTUNER_ORACLE_IP:KERASTUNER_ORACLE_PORT until it says stop.
+
+    Raises:
+        RunError: the chief did not answer for ``timeout`` seconds (it is gone, or not started yet).
+    """
+    import grpc
+    from keras_tuner.src.distribute import oracle_client
+
+    oracle_client.TIMEOUT = timeout  # keras-tuner's own: an hour for each call to a chief that may be gone
+    try:
+        Session(search, run_dir, data, None, strategy=strategy).run()
+    except grpc.RpcError as exc:
+        code = getattr(exc, "code", lambda: None)()
+        address = f"{os.environ.get('KERASTUNER_ORACLE_IP')}:{os.environ.get('KERASTUNER_ORACLE_PORT')}"
+        raise RunError(f"the search's chief at {address} did not answer for {timeout:g} s ({getattr(code, 'name', exc)})"
+                       f"; this worker stops. If the chief is gone, continue the search with: dlcli tune "
+                       f"{Path(run_dir) / 'config.yaml'} --resume {run_dir}") from None
+
+
+def creation_order(trial_id: str) -> float:
+    """A trial id's place in the order keras-tuner created the trials (its ids count them: "00", "01", ...;
+    their width follows max_trials, which a resumed search may change)."""
+    return int(trial_id) if trial_id.isdigit() else math.inf
 
 
 def _last_line(message: str | None) -> str | None:
