@@ -8,6 +8,7 @@ imported only inside the commands that train or load models.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 import textwrap
@@ -84,8 +85,15 @@ def user_errors() -> Iterator[None]:
         typer.echo(f"error: {_one_line(str(exc))}", err=True)
         raise typer.Exit(code=exc.exit_code) from None
     except (RunFailed, RunInterrupted) as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {_one_line(str(exc))}", err=True)
         raise typer.Exit(code=exc.exit_code) from None
+
+
+def _finite(value: float | None) -> float | None:
+    """Typer's ``min=`` lets NaN through: a threshold must be a finite number."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a finite number")
+    return value
 
 
 def _runs_dir(runs_dir: Path | None) -> Path:
@@ -398,10 +406,10 @@ def runs_show(
     run: RunArg,
     high_error: Annotated[Optional[float], typer.Option(  # noqa: UP045
         help="Judge the fit again with this threshold on the training error, as a fraction of the baseline's "
-        "(default: the run's diagnosis.high_error).", min=0)] = None,
+        "(default: the run's diagnosis.high_error).", min=0, callback=_finite)] = None,
     max_gap: Annotated[Optional[float], typer.Option(  # noqa: UP045
         help="Judge the fit again with this threshold on the gap between held-out and training relative errors "
-        "(default: the run's diagnosis.max_gap).", min=0)] = None,
+        "(default: the run's diagnosis.max_gap).", min=0, callback=_finite)] = None,
     runs_dir: RunsDirOpt = None,
 ) -> None:
     """A run's record, config, metrics beside the trivial baseline, and fit diagnosis (underfit / overfit / good

@@ -605,10 +605,16 @@ NAME_RULE = ("a name may hold letters of any script, digits, spaces and punctuat
              "(newline, tab, NUL, ...)")
 
 
+def control_character(text: str) -> str | None:
+    """The first control character in ``text`` (newline, tab, NUL, DEL, a line separator, a lone surrogate), or
+    None."""
+    return next((c for c in text if unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp")), None)
+
+
 def _printable_name(value: str | None) -> str | None:
     """A name written into run files, the runs index and MLflow: no control characters (they would break
     ``runs list`` lines and file formats); letters of any script are fine (the run directory keeps them)."""
-    bad = next((c for c in value or "" if unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp")), None)
+    bad = control_character(value or "")
     if bad is not None:
         raise ValueError(f"{short_repr(value)} holds the control character U+{ord(bad):04X}; {NAME_RULE}")
     return value

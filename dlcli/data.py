@@ -274,7 +274,7 @@ def check_data_file(path: Path, where: str = "") -> os.stat_result:
                             f"the folders' permissions") from None
         raise DataError(f"{prefix}{path}: cannot be read: {exc.strerror or exc}") from None
     if stat.S_ISDIR(info.st_mode):
-        raise DataError(f"{prefix}{path} is a directory, not a data file; give a .csv, .parquet or .npz file")
+        raise DataError(f"{prefix}{path} is a directory, not a file; give a .csv, .parquet or .npz file")
     kind = next((name for test, name in _NOT_REGULAR if test(info.st_mode)), None)
     if kind is not None or not stat.S_ISREG(info.st_mode):
         raise DataError(f"{prefix}{path} is {kind or 'not a regular file'}; dlcli reads data only from regular files "

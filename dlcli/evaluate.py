@@ -13,6 +13,7 @@ No printing here; ``cli.py`` formats the results.
 from __future__ import annotations
 
 import math
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -484,23 +485,28 @@ def write_evaluation(run: TrainedRun, result: Evaluation, matrix: list[list[int]
     from dlcli.train import write_csv
 
     out = new_evaluation_dir(run.path)
-    files = [out / "metrics.csv", out / "scores.csv"]
-    write_csv(files[0], result.metrics)
-    write_csv(files[1], result.scores)
-    if matrix is not None:
-        names = [row["true"] for row in result.confusion]
-        files += [out / "confusion_matrix.csv", out / "classification_report.csv", out / "confusion_matrix.png"]
-        write_csv(files[2], [{"true\\predicted": row["true"], **{n: row[n] for n in names}}
-                             for row in result.confusion])
-        write_csv(files[3], result.per_class)
-        plot_confusion_matrix(matrix, names, files[4], title=f"{run.id}: {result.split} ({result.samples} samples)")
-    files.append(out / "evaluation.json")
-    atomic_write_json(files[-1], {
-        "run_id": run.id, "created": now_iso(), "split": result.split, "samples": result.samples,
-        "data": str(Path(data_path).resolve()) if data_path is not None else run.cfg.data.source,
-        "forced": force, "scores": {s["metric"]: s["value"] for s in result.scores},
-        "files": [f.name for f in files],
-    })
+    try:
+        files = [out / "metrics.csv", out / "scores.csv"]
+        write_csv(files[0], result.metrics)
+        write_csv(files[1], result.scores)
+        if matrix is not None:
+            names = [row["true"] for row in result.confusion]
+            files += [out / "confusion_matrix.csv", out / "classification_report.csv", out / "confusion_matrix.png"]
+            write_csv(files[2], [{"true\\predicted": row["true"], **{n: row[n] for n in names}}
+                                 for row in result.confusion])
+            write_csv(files[3], result.per_class)
+            plot_confusion_matrix(matrix, names, files[4],
+                                  title=f"{run.id}: {result.split} ({result.samples} samples)")
+        files.append(out / "evaluation.json")
+        atomic_write_json(files[-1], {
+            "run_id": run.id, "created": now_iso(), "split": result.split, "samples": result.samples,
+            "data": str(Path(data_path).resolve()) if data_path is not None else run.cfg.data.source,
+            "forced": force, "scores": {s["metric"]: s["value"] for s in result.scores},
+            "files": [f.name for f in files],
+        })
+    except BaseException:  # a full disk or Ctrl-C: no half-written evaluation is left behind
+        shutil.rmtree(out, ignore_errors=True)
+        raise
     result.out_dir, result.files = out, files
 
 

@@ -135,7 +135,8 @@ def replacing(path: Path, durable: bool = True) -> Iterator[Path]:
     path = Path(path)
     check_no_symlinks(path)
     try:
-        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}")
+        # The temporary name keeps the whole suffix: Keras insists on ".keras" and ".weights.h5".
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{''.join(path.suffixes)}")
     except OSError as exc:
         raise (storage_error(exc, path) or exc) from None
     os.close(fd)
@@ -199,6 +200,16 @@ def open_log(path: Path) -> Any:
             raise RunError(f"{path}: is a symlink; dlcli does not write through links inside a run. Remove it "
                            f"and run again") from None
         raise (storage_error(exc, path) or exc) from None
+
+
+def check_free_space(path: Path, needed: int, what: str) -> None:
+    """Raise StorageError unless the disk holding ``path`` has ``needed`` bytes free: called before writes that
+    h5py makes (the disk filling during an h5py write can crash the whole process instead of raising)."""
+    free = shutil.disk_usage(_existing_parent(Path(path))).free
+    if free < needed:
+        raise StorageError(f"no space left on device for {what} in {path} ({free:,} bytes free, about "
+                           f"{needed:,} needed); free some space (or point --runs-dir / $DLCLI_RUNS_DIR elsewhere) "
+                           f"and run again")
 
 
 def make_dir(path: Path) -> Path:
@@ -346,8 +357,11 @@ def create_run_dir(runs_dir: Path, name: str) -> Path:
 def _locked(runs_dir: Path) -> Iterator[None]:
     make_dir(runs_dir)
     try:
-        lock = open(runs_dir / ".index.lock", "a+")  # noqa: SIM115 - closed below, after the lock is released
+        fd = os.open(runs_dir / ".index.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        lock = os.fdopen(fd, "r+")
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise RunError(f"{runs_dir / '.index.lock'}: is a symlink; remove it and run again") from None
         raise (storage_error(exc, runs_dir / ".index.lock") or exc) from None
     with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

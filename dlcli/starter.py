@@ -17,7 +17,8 @@ from typing import Any
 
 import yaml
 
-from dlcli.config import BUNDLED_DATASETS, parse_yaml, resolve_raw, validate_config
+from dlcli.config import (BUNDLED_DATASETS, NAME_RULE, control_character, parse_yaml, resolve_raw, short_repr,
+                          validate_config)
 from dlcli.errors import ConfigError, did_you_mean
 from dlcli.runs import atomic_write_text
 from dlcli.schema import SCHEMA_FILE
@@ -56,6 +57,10 @@ def init_config(task: Task, data: str, target: str | None = None, output: Path |
     if task not in TASKS:
         raise ConfigError("--task", f"{task!r} is not a task.{did_you_mean(task, TASKS)} (allowed: {', '.join(TASKS)})")
     output = Path(output) if output is not None else Path(f"{_data_stem(data)}.yaml")
+    bad = control_character(str(output))
+    if bad is not None:  # the file's name becomes the run name and is quoted in the config's comments
+        raise ConfigError("--output", f"{short_repr(str(output))} holds the control character U+{ord(bad):04X}; the "
+                          f"file's name becomes the run name, and {NAME_RULE}")
     if output.exists() and not force:
         raise ConfigError("--output", f"{output} already exists; use --force to overwrite it or --output to write "
                           f"another file")

@@ -24,8 +24,8 @@ from dlcli.data import Dataset, is_streamed, keras_inputs, prepare
 from dlcli.diagnosis import diagnose
 from dlcli.errors import ConfigError, RunError, RunFailed, RunInterrupted, StorageError, allowed_list
 from dlcli.model import build_model, resolve_metrics, summary_text
-from dlcli.runs import (Run, append_text, atomic_write_json, atomic_write_text, replacing, resumable_info,
-                        storage_error)
+from dlcli.runs import (Run, append_text, atomic_write_json, atomic_write_text, check_free_space, replacing,
+                        resumable_info, storage_error)
 
 
 @dataclass
@@ -362,6 +362,12 @@ def _backup_state(metadata: Path, weights: Path) -> int:
     return epoch
 
 
+def checkpoint_bytes(model: Any) -> int:
+    """About what a checkpoint of ``model`` takes on disk: weights and optimizer state (about 3x the weights
+    for Adam), float32, plus 1 MB of HDF5 overhead."""
+    return 12 * int(model.count_params()) + (1 << 20)
+
+
 class DiskSpaceGuard:
     """Keras callback: before each epoch's checkpoint, make sure the disk can hold it (h5py can crash the
     process when the disk fills during a write). Goes right before ``BackupAndRestore``."""
@@ -375,20 +381,10 @@ class DiskSpaceGuard:
                 self.backup_dir = backup_dir
 
             def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-                import shutil
-
-                from dlcli.errors import StorageError
-
                 weights = self.backup_dir / BACKUP_FILES[1]
-                # Weights and optimizer state (about 3x the parameters), kept twice (double_checkpoint).
-                size = weights.stat().st_size if weights.exists() else 12 * self.model.count_params()
-                needed = 2 * size + (1 << 20)
-                where = self.backup_dir if self.backup_dir.exists() else self.backup_dir.parent
-                free = shutil.disk_usage(where).free
-                if free < needed:
-                    raise StorageError(f"no space left on device for the epoch {epoch + 1} checkpoint in "
-                                       f"{self.backup_dir} ({free:,} bytes free, about {needed:,} needed); free some "
-                                       f"space and resume with: dlcli train --resume {self.backup_dir.parent}")
+                # Weights and optimizer state, kept twice (double_checkpoint).
+                size = weights.stat().st_size if weights.exists() else checkpoint_bytes(self.model)
+                check_free_space(self.backup_dir, 2 * size + (1 << 20), f"the epoch {epoch + 1} checkpoint")
 
         return _Guard(*args, **kwargs)
 

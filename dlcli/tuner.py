@@ -25,9 +25,9 @@ from dlcli.config import ExperimentConfig
 from dlcli.data import Dataset, prepare
 from dlcli.errors import ConfigError, RunError, RunFailed
 from dlcli.model import build_model
-from dlcli.runs import atomic_write_text, json_object, read_run_file
+from dlcli.runs import atomic_write_text, check_free_space, damaged, json_object, read_run_file, replacing
 from dlcli.tracking import TENSORBOARD_DIR, tensorboard_callbacks
-from dlcli.train import fit_model, history_keys, order_keys, stop_on_nan, write_csv
+from dlcli.train import checkpoint_bytes, fit_model, history_keys, order_keys, stop_on_nan, write_csv
 from dlcli.tune import TUNER_DIR, Search, TrialEvent
 
 keras = runtime.import_keras()
@@ -268,7 +268,10 @@ class TrialModel(kt.HyperModel):
                                              f"learning rate")
         self.finals.append({k: float(v[-1]) for k, v in logs.items() if v})
         if self.execution == 0:
-            model.save_weights(self.trial_dir / "model.weights.h5")
+            path = self.trial_dir / "model.weights.h5"
+            check_free_space(path.parent, checkpoint_bytes(model), "the trial's weights")
+            with replacing(path) as tmp:
+                model.save_weights(tmp)
             rows = [{"epoch": e + 1, **{k: float(logs[k][i]) for k in order_keys(logs)}}
                     for i, e in enumerate(history.epoch)]
             write_csv(self.trial_dir / "history.csv", rows)
@@ -344,7 +347,11 @@ class TrialTuner(kt.Tuner):
 def load_weights(model: Any, path: str | Path) -> None:
     """Load weights saved by ``save_weights``, optimizer state included (so the optimizer is built first)."""
     model.optimizer.build(model.trainable_variables)
-    model.load_weights(path)
+    try:
+        model.load_weights(path)
+    except Exception as exc:  # missing, truncated or not HDF5: h5py and Keras raise several kinds
+        raise damaged(Path(path), _first_line(exc)[:160], "restore it, or run that trial again in a new "
+                      "search") from None
 
 
 def _first_line(exc: BaseException) -> str:

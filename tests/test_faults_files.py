@@ -359,6 +359,26 @@ def test_disk_full_at_each_write_is_one_line_and_leaves_nothing_half_written(wor
         assert info["status"] == "failed" and "no space left" in info["reason"]
 
 
+@pytest.mark.parametrize(("command", "name"), [("evaluate", "scores.csv"), ("evaluate", "evaluation.json"),
+                                               ("predict", "predictions.csv")])
+def test_disk_full_while_evaluating_or_predicting(world, monkeypatch, command, name):
+    import dlcli.runs
+
+    real_replace = os.replace
+
+    def full_disk(src: Any, dst: Any) -> None:
+        if Path(dst).name == name:
+            raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(dlcli.runs.os, "replace", full_disk)
+    before = snapshot(world["runs"])
+    line = one_error_line(invoke(*command_args(command, world, world["completed"])), code=1)
+    assert line.startswith("error: no space left on device while writing") and name in line
+    assert snapshot(world["runs"]) == before  # no half-written evaluation directory
+    assert not stray_temporaries(world["tmp"]) and not (world["tmp"] / "predictions.csv").exists()
+
+
 def test_a_checkpoint_that_would_not_fit_stops_the_run_before_h5py_writes(world, monkeypatch):
     monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**6, 10**6 - 1000, 1000))
     line = one_error_line(invoke("train", world["done_config"], "--runs-dir", world["runs"]), code=1)

@@ -331,6 +331,13 @@ def test_control_characters_in_a_name_are_refused(how, name, code, write_config,
     assert NAME_RULE in message and nothing_written(runs_dir)
 
 
+def test_init_refuses_an_output_name_with_a_control_character(tmp_path):
+    output = tmp_path / "a\nb.yaml"
+    message = one_error(invoke("init", "--task", "classification", "--data", "iris", "--output", output))
+    assert message.startswith("error: --output: ") and "holds the control character U+000A" in message
+    assert NAME_RULE in message and not output.exists()
+
+
 def test_non_ascii_names_work_end_to_end(write_config, runs_dir):
     ok("train", write_config(tiny_config(name="模型", fit={"epochs": 1})))
     ok("train", write_config(tiny_config(fit={"epochs": 1})), "--name", "café au lait")

@@ -258,13 +258,14 @@ def test_existing_output_is_refused_unless_forced(cli, tmp_path):
 
 
 def test_a_failed_write_leaves_no_file(monkeypatch, tmp_path):
-    import dlcli.starter
+    import dlcli.runs
+    from dlcli.errors import StorageError
 
     def full_disk(fd):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(dlcli.starter.os, "fsync", full_disk)
-    with pytest.raises(OSError, match="No space left"):
+    monkeypatch.setattr(dlcli.runs.os, "fsync", full_disk)
+    with pytest.raises(StorageError, match="no space left on device while writing"):
         init_config("classification", "iris")
     assert list(tmp_path.iterdir()) == []
 

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+from dlcli.runs import file_digest
+
 from .conftest import tiny_config
+
+
+def swap_model(run_dir: Path, model) -> None:
+    """Replace the run's model and its checksum in run.json, as a tampered run shared whole would be (a
+    model swapped without the record is refused earlier, as changed since the run finished)."""
+    model.save(run_dir / "model.keras")
+    info = json.loads((run_dir / "run.json").read_text())
+    info["files"]["model.keras"] = file_digest(run_dir / "model.keras")
+    (run_dir / "run.json").write_text(json.dumps(info))
 
 
 def test_lambda_model_is_refused_unless_unsafe(cli, write_config, runs_dir):
@@ -17,6 +29,8 @@ def test_lambda_model_is_refused_unless_unsafe(cli, write_config, runs_dir):
                                 keras.layers.Dense(3, activation="softmax")])
     hostile.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     hostile.save(run_dir / "model.keras")
+    assert "changed since the run finished" in cli("evaluate", run_dir).stderr
+    swap_model(run_dir, hostile)
 
     refused = cli("evaluate", run_dir)
     assert refused.exit_code == 2, refused.output
@@ -35,7 +49,7 @@ def test_predict_refuses_lambda_too(cli, write_config, runs_dir, tmp_path):
     keras = import_keras()
     hostile = keras.Sequential([keras.Input((4,)), keras.layers.Lambda(lambda x: x + 0.0),
                                 keras.layers.Dense(3, activation="softmax")])
-    hostile.save(run_dir / "model.keras")
+    swap_model(run_dir, hostile)
     inputs = Path(tmp_path / "x.csv")
     inputs.write_text("sepal length (cm),sepal width (cm),petal length (cm),petal width (cm)\n5.1,3.5,1.4,0.2\n")
     result = cli("predict", run_dir, "--input", inputs, "--output", tmp_path / "p.csv")
