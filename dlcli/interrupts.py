@@ -60,10 +60,10 @@ def install() -> dict[int, Any]:
 
 def restore(previous: dict[int, Any]) -> None:
     """Put back the handlers :func:`install` replaced."""
-    global _active
+    global _active, _fault
     if not previous:
         return
-    _active = False
+    _active, _fault = False, None
     for sig, handler in previous.items():
         signal.signal(sig, signal.SIG_DFL if handler is None else handler)
 
@@ -92,6 +92,8 @@ def checkpoint(point: str) -> None:
       trial's model), ``finish``.
     """
     global _fault
+    if not _active:
+        return
     if _fault is not None and _fault[1] == point:
         sig, _fault = _fault[0], None
         os.kill(os.getpid(), sig)

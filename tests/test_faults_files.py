@@ -296,9 +296,12 @@ def test_planted_links_at_old_temporary_names_are_never_followed(world):
     (world["tmp"] / f".{output.name}.tmp").symlink_to(victim)
     assert invoke(*predict_args(world)).exit_code == 0
     assert invoke("evaluate", run).exit_code == 0
-    assert invoke("plot", run, "--no-confusion").exit_code == 0
+    # a link at a file that plot rewrites is replaced by the new file, never written through
+    (run / "learning_curves.png").unlink()
+    (run / "learning_curves.png").symlink_to(victim)
+    assert invoke("plot", run).exit_code == 0
     assert victim.read_text() == "precious\n"
-    assert output.is_file()
+    assert output.is_file() and not (run / "learning_curves.png").is_symlink()
 
 
 def test_an_evaluations_directory_replaced_by_a_link_is_refused(world):
@@ -357,6 +360,27 @@ def test_disk_full_at_each_write_is_one_line_and_leaves_nothing_half_written(wor
         (new_run,) = new
         info = json.loads((world["runs"] / new_run / "run.json").read_text())
         assert info["status"] == "failed" and "no space left" in info["reason"]
+
+
+@pytest.mark.parametrize("name", ["trials.csv", "best_config.yaml", "model.keras"])
+def test_disk_full_while_tuning(world, monkeypatch, name):
+    import dlcli.runs
+
+    real_replace = os.replace
+
+    def full_disk(src: Any, dst: Any) -> None:
+        if Path(dst).name == name and Path(dst).parent.parent == world["runs"]:
+            raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(dlcli.runs.os, "replace", full_disk)
+    before = snapshot(world["runs"])
+    line = one_error_line(invoke("tune", world["tune_config"], "--runs-dir", world["runs"]), code=1)
+    assert line.startswith("error: no space left on device while writing") and name in line
+    assert not stray_temporaries(world["runs"])
+    (new_run,) = {k.split("/")[0] for k in changed(before, snapshot(world["runs"]))} - {"index.csv"}
+    info = json.loads((world["runs"] / new_run / "run.json").read_text())
+    assert info["status"] == "failed" and "no space left" in info["reason"]
 
 
 @pytest.mark.parametrize(("command", "name"), [("evaluate", "scores.csv"), ("evaluate", "evaluation.json"),
