@@ -16,8 +16,8 @@ recorded, and each boundary of a run (an epoch's end, a trial's start and end, s
   it is raised when the block ends, so those files are either all before or all after the step;
 - anything after :func:`hold`: the run has finished and is only being marked completed.
 
-A worker process of ``tune --workers`` ends with its chief, even one killed with ``kill -9``:
-:func:`exit_with_parent`.
+A worker process of ``tune --workers`` ends with its chief, even one killed with ``kill -9``
+(:func:`exit_with_parent`), and cleanly on the SIGTERM that stops it (:func:`exit_on_sigterm`).
 """
 
 from __future__ import annotations
@@ -66,11 +66,6 @@ def restore(previous: dict[int, Any]) -> None:
     _active, _fault = False, None
     for sig, handler in previous.items():
         signal.signal(sig, signal.SIG_DFL if handler is None else handler)
-
-
-def received() -> int | None:
-    """The first SIGINT / SIGTERM of this run (None if none came)."""
-    return _received
 
 
 def hold() -> None:
@@ -149,6 +144,24 @@ def _parse_fault(spec: str | None) -> tuple[int, str] | None:
     if not point or not isinstance(sig, signal.Signals):
         raise ValueError(f"{FAULT_VARIABLE}={spec!r}: expected SIGNAL@POINT, e.g. INT@epoch_end:2")
     return int(sig), point
+
+
+def exit_on_sigterm(grace_seconds: float = 10.0) -> None:
+    """Make SIGTERM end this process (exit code 143) through its ``finally`` blocks, so that no temporary file
+    stays behind (a ``tune`` worker, which its chief stops with SIGTERM). If that takes more than
+    ``grace_seconds``, or a second SIGTERM comes, the process ends at once."""
+
+    def stop(signum: int, frame: Any) -> None:
+        code = 128 + signum
+        if _in_finalizer(frame):
+            os._exit(code)  # Python would swallow a SystemExit raised here
+        signal.signal(signum, lambda *_: os._exit(code))
+        timer = threading.Timer(grace_seconds, os._exit, (code,))
+        timer.daemon = True
+        timer.start()
+        raise SystemExit(code)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def exit_with_parent(parent_pid: int, poll_seconds: float = 2.0) -> None:

@@ -498,6 +498,7 @@ def join(search: Search, run_dir: Path, threads: int | None = None) -> None:
     chief_pid = os.environ.get(CHIEF_PID_VARIABLE, "")
     if chief_pid.isdigit():
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the chief, which stops its workers
+        interrupts.exit_on_sigterm()  # how the chief stops them: cleanly, no temporary file left
         interrupts.exit_with_parent(int(chief_pid))
     missing = [v for v in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
                if not os.environ.get(v)]

@@ -446,13 +446,17 @@ class Session:
                             f"{self.run_dir / 'workers'}/*.log; continue with --resume {self.run_dir}")
 
     def stop_workers(self) -> None:
-        """Stop the local worker processes this search started (each by its own pid)."""
+        """Stop the local worker processes this search started (each by its own pid): SIGTERM, which they
+        answer by exiting cleanly, then SIGKILL for any still there after 30 s."""
         for worker in self.workers:
             if worker.poll() is None:
                 worker.terminate()
         for worker in self.workers:
-            with contextlib.suppress(subprocess.TimeoutExpired):
+            try:
                 worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
 
     # -- results ---------------------------------------------------------------------------
 
