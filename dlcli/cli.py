@@ -87,6 +87,9 @@ def user_errors() -> Iterator[None]:
     except (RunFailed, RunInterrupted) as exc:
         typer.echo(f"error: {_one_line(str(exc))}", err=True)
         raise typer.Exit(code=exc.exit_code) from None
+    except KeyboardInterrupt:  # Ctrl-C before a run exists (reading data, building the model): nothing written
+        typer.echo("error: interrupted before the run started; nothing was written", err=True)
+        raise typer.Exit(code=RunInterrupted.exit_code) from None
 
 
 def _finite(value: float | None) -> float | None:
