@@ -546,7 +546,8 @@ def _encode_column(state: dict[str, Any], df: Any, keep: np.ndarray, unseen: dic
             row = int(np.flatnonzero(np.isnan(encoded))[0])
             raise DataError(f"{where}: column {name!r} is binary ({state['negative']!r} -> 0, "
                             f"{state['positive']!r} -> 1), "
-                            f"but data row {_row(row, rows)} holds {short_repr(df[name].iloc[_row(row, rows) - 1], 60)}")
+                            f"but data row {_row(row, rows)} holds "
+                            f"{short_repr(df[name].iloc[_row(row, rows) - 1], 60)}")
         return encoded.astype(np.float32).reshape(-1, 1)
     categories = state["categories"]
     index = {v: i for i, v in enumerate(categories)}

@@ -173,32 +173,32 @@ def atomic_write_json(path: Path, data: Any, durable: bool = True) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n", durable)
 
 
-def append_text(path: Path, text: str) -> None:
-    """Append ``text`` to ``path`` (created if absent), never through a symlink (a log that grows line by line,
-    such as history.csv, cannot be replaced whole each time)."""
+def open_for_append(path: Path, mode: str = "a") -> Any:
+    """Open ``path`` for appending (created if absent), never through a symlink: for files that grow line by
+    line (history.csv, a worker's log) and so cannot be replaced whole on each write. ``mode``: "a" or "ab".
+
+    Raises:
+        RunError: ``path`` (or a directory of the run on the way) is a symlink.
+        StorageError: the disk refused it.
+    """
     path = Path(path)
     check_no_symlinks(path)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-        with os.fdopen(fd, "a", encoding="utf-8", newline="") as fh:
-            fh.write(text)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise RunError(f"{path}: is a symlink; dlcli does not write through links inside a run. Remove it "
                            f"and run again") from None
         raise (storage_error(exc, path) or exc) from None
+    return os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""}))
 
 
-def open_log(path: Path) -> Any:
-    """Open ``path`` for appending in binary (a worker's log), never through a symlink."""
-    path = Path(path)
-    check_no_symlinks(path)
+def append_text(path: Path, text: str) -> None:
+    """Append ``text`` to ``path`` through :func:`open_for_append`."""
     try:
-        return os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644), "ab")
+        with open_for_append(path) as fh:
+            fh.write(text)
     except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise RunError(f"{path}: is a symlink; dlcli does not write through links inside a run. Remove it "
-                           f"and run again") from None
         raise (storage_error(exc, path) or exc) from None
 
 

@@ -30,8 +30,8 @@ from dlcli import interrupts, runtime
 from dlcli.config import (ExperimentConfig, RangeSpec, TuneConfig, dump_yaml, format_path, read_yaml, resolve_raw,
                           set_by_path, short_repr, validate_config)
 from dlcli.errors import ConfigError, RunError, RunFailed, StorageError, allowed_list, did_you_mean
-from dlcli.runs import (Run, atomic_write_text, json_object, load_run_info, make_dir, open_log, read_run_file,
-                        resumable_info, storage_error)
+from dlcli.runs import (Run, atomic_write_text, json_object, load_run_info, make_dir, open_for_append,
+                        read_run_file, resumable_info, storage_error)
 from dlcli.train import RunInterrupted, history_keys, prepare_experiment, run_info, write_csv
 
 # Settings a resumed (or joined) search may change; anything else must match the search it continues.
@@ -479,7 +479,7 @@ def _start_workers(run_dir: Path, count: int, ip: str, port: int, threads: int) 
                "KERASTUNER_ORACLE_PORT": str(port), CHIEF_PID_VARIABLE: str(os.getpid())}
         command = [sys.executable, "-m", "dlcli.cli", "tune", str(run_dir / "config.yaml"), "--join", str(run_dir),
                    "--threads", str(threads)]
-        with open_log(logs / f"worker{i}.log") as log:
+        with open_for_append(logs / f"worker{i}.log", "ab") as log:
             procs.append(subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
                                           stdin=subprocess.DEVNULL))
     return procs
