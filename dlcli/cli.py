@@ -320,7 +320,7 @@ def evaluate(
         result = evaluate_run(run_dir, data, force=force, unsafe=unsafe, backend=backend)
     _echo_notes(result.notes)
     sections = {"metrics": result.metrics, "scores": result.scores, "per class": result.per_class,
-                "confusion matrix": result.confusion}
+                "confusion matrix": result.confusion, "backend": [result.backend]}
     typer.echo(format_sections(sections, fmt))
     # Keep stdout machine-readable for csv / json.
     typer.echo(f"{'' if fmt in ('csv', 'json') else chr(10)}saved to {result.out_dir}", err=fmt in ("csv", "json"))

@@ -28,6 +28,7 @@ from dlcli.data import (Preprocessing, check_data_file, check_finite, keras_inpu
 from dlcli.errors import DataError, RunError, allowed_list
 from dlcli.runs import (atomic_write_json, create_unique_dir, effective_status, load_run_info, now_iso, read_history,
                         read_metrics, replacing, verify_files)
+from dlcli.scoring import keras_scores
 
 TABLE_SUFFIXES = (".csv", ".parquet")
 INPUT_SUFFIXES = (".csv", ".parquet", ".npz")
@@ -65,6 +66,7 @@ class Evaluation:
     out_dir: Path | None = None
     files: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what the user should know about the input (printed on stderr)
+    backend: dict[str, str] = field(default_factory=dict)  # {"backend": "jax", "version": .., "keras": ..}
 
 
 @dataclass
@@ -401,14 +403,16 @@ def regression_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
                        "rmse": math.sqrt(mse), "r2": r2}}
 
 
-def keras_metrics_row(run: TrainedRun, x: np.ndarray, y: np.ndarray, split: str) -> dict[str, Any]:
-    """``model.evaluate`` as one row with the columns of the run's own metrics.csv."""
-    scores = run.model.evaluate(**keras_inputs(x, y, run.cfg.fit.batch_size), verbose=0, return_dict=True)
-    scores = {k: float(v) for k, v in scores.items()}
+def keras_metrics_row(run: TrainedRun, x: np.ndarray, y: np.ndarray,
+                      split: str) -> tuple[dict[str, Any], np.ndarray]:
+    """The run's loss and metrics (:func:`~dlcli.scoring.keras_scores`, the definition ``train`` wrote
+    metrics.csv with, the same on every backend) as one row with the columns of the run's own metrics.csv;
+    and the model's predictions."""
+    scores, outputs = keras_scores(run.model, run.cfg, run.prep, x, y, run.cfg.fit.batch_size)
     saved = read_metrics(run.path)
     columns = [c for c in (saved[0] if saved else {}) if c != "split"] or list(scores)
     columns += [c for c in scores if c not in columns]
-    return {"split": split, **{c: scores.get(c) for c in columns}}
+    return {"split": split, **{c: scores.get(c) for c in columns}}, outputs
 
 
 # ---------------------------------------------------------------------------------------------
@@ -444,10 +448,9 @@ def evaluate_run(run_dir: Path, data_path: Path | None = None, force: bool = Fal
         split = Path(data_path).name
         notes = inputs.notes + _training_rows_note(run.prep, x, y, data_path)
     load_model(run, unsafe=unsafe)
-    row = keras_metrics_row(run, x, y, split)
-    outputs = run.model.predict(**keras_inputs(x, None, run.cfg.fit.batch_size), verbose=0)
+    row, outputs = keras_metrics_row(run, x, y, split)
     result = Evaluation(run_id=run.id, split=split, samples=len(x), task=run.prep.task, metrics=[row], scores=[],
-                        notes=notes)
+                        notes=notes, backend=runtime.backend_versions())
     if run.prep.task == "classification":
         names = list(run.prep.class_names or [])
         sk = classification_scores(true_indices(y, run.prep.encoding), class_probabilities(outputs, run.prep.encoding),
@@ -501,7 +504,9 @@ def write_evaluation(run: TrainedRun, result: Evaluation, matrix: list[list[int]
         atomic_write_json(files[-1], {
             "run_id": run.id, "created": now_iso(), "split": result.split, "samples": result.samples,
             "data": str(Path(data_path).resolve()) if data_path is not None else run.cfg.data.source,
-            "forced": force, "scores": {s["metric"]: s["value"] for s in result.scores},
+            "forced": force, "backend": result.backend,
+            "metrics": {k: v for k, v in result.metrics[0].items() if k != "split"},
+            "scores": {s["metric"]: s["value"] for s in result.scores},
             "files": [f.name for f in files],
         })
     except BaseException:  # a full disk or Ctrl-C: no half-written evaluation is left behind

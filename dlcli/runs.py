@@ -805,7 +805,11 @@ def run_details(run_dir: Path, high_error: float | None = None, max_gap: float |
     for path in list_evaluations(run_dir):
         if (path / "evaluation.json").is_file():  # absent while an evaluation is being written
             saved = read_run_file(path / "evaluation.json", json_object)
+            # Both absent from evaluations written before dlcli recorded them.
+            backend, keras_row = (value if isinstance(value, dict) else {}
+                                  for value in (saved.get("backend"), saved.get("metrics")))
             evaluations.append({"evaluation": path.name, "split": saved.get("split"), "samples": saved.get("samples"),
+                                "backend": backend.get("backend"), "loss": keras_row.get("loss"),
                                 **(saved.get("scores") or {})})
     return {
         "record": {k: v for k, v in record.items() if v not in (None, "")},

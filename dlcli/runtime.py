@@ -378,6 +378,12 @@ def releasing_traced_graphs() -> Iterator[None]:
                     registry.pop(name, None)
 
 
+def backend_versions() -> dict[str, str]:
+    """The backend in use and its version, with Keras's: what an evaluation records it ran on."""
+    found = versions()
+    return {"backend": found["backend"], "version": found.get(found["backend"], "unknown"), "keras": found["keras"]}
+
+
 def versions() -> dict[str, str]:
     """Versions worth recording in run.json."""
     import platform

@@ -26,6 +26,7 @@ from dlcli.errors import ConfigError, RunError, RunFailed, RunInterrupted, Stora
 from dlcli.model import build_model, resolve_metrics, summary_text
 from dlcli.runs import (Run, append_text, atomic_write_json, atomic_write_text, check_free_space, replacing,
                         resumable_info, storage_error)
+from dlcli.scoring import keras_scores
 
 
 @dataclass
@@ -240,14 +241,13 @@ def callbacks_for(cfg: ExperimentConfig) -> list[Any]:
     return out
 
 
-def score_splits(model: Any, data: Dataset, batch_size: int) -> list[dict[str, Any]]:
-    """Evaluate the model on each non-empty split: one row per split, loss first."""
+def score_splits(model: Any, cfg: ExperimentConfig, data: Dataset) -> list[dict[str, Any]]:
+    """Score the model on each non-empty split (:func:`~dlcli.scoring.keras_scores`, the definition
+    ``evaluate`` uses on every backend): one row per split, loss first."""
     rows = []
     for split, (x, y) in data.splits().items():
-        scores = model.evaluate(**keras_inputs(x, y, batch_size), verbose=0, return_dict=True)
-        row: dict[str, Any] = {"split": split}
-        row.update({k: float(scores[k]) for k in order_keys(scores)})
-        rows.append(row)
+        scores, _ = keras_scores(model, cfg, data.prep, x, y, cfg.fit.batch_size)
+        rows.append({"split": split, **scores})
     return rows
 
 
@@ -255,7 +255,7 @@ def score_run(model: Any, cfg: ExperimentConfig, data: Dataset) -> tuple[list[di
     """The rows of ``metrics.csv``: the model on each split, then the trivial baseline (``split = baseline``)
     on the test split (val, else train, when there is none), with the same columns. Also returns the
     baseline's scores on every split, which the fit diagnosis measures the errors against."""
-    metrics = score_splits(model, data, cfg.fit.batch_size)
+    metrics = score_splits(model, cfg, data)
     baseline = score_baseline(cfg, data, [k for k in (metrics[0] if metrics else {}) if k != "split"])
     return [*metrics, baseline.row()], baseline
 

@@ -15,7 +15,9 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 from .conftest import BACKEND, tiny_config
@@ -71,20 +73,106 @@ def test_train_and_evaluate_never_import_tensorflow(write_config, tmp_path, back
     assert "EXIT 0" in out and "TENSORFLOW False" in out, out
 
 
-def test_model_saved_on_one_backend_evaluates_on_every_other(cli, write_config, runs_dir):
-    result = cli("train", write_config(tiny_config(fit={"epochs": 2})))
+# Weight regularizers (L1, L2), an activity regularizer, batch normalization and dropout: everything that makes
+# the loss of `evaluate` more than the loss on the predictions, or makes inference differ from training.
+REGULARIZED = tiny_config(
+    model={"layers": [
+        {"type": "Dense", "units": 16, "activation": "relu", "kernel_regularizer": {"l1": 0.01}},
+        {"type": "BatchNormalization"},
+        {"type": "Dropout", "rate": 0.3},
+        {"type": "Dense", "units": 8, "activation": "relu", "kernel_regularizer": {"l2": 0.01},
+         "activity_regularizer": {"l2": 0.01}},
+        {"type": "Dense", "units": 3, "activation": "softmax"}]},
+    compile={"optimizer": "adam", "loss": "sparse_categorical_crossentropy",
+             "metrics": ["accuracy", "sparse_categorical_crossentropy"]},
+    fit={"epochs": 2, "batch_size": 16})  # 30 test samples: a short last batch, as with real data
+# What the README promises on every backend (float32 rounding): losses and metrics to this relative tolerance,
+# class probabilities to this absolute one (far outside the training range, logits in the hundreds, float32
+# rounding moves a small probability by a few parts in 10^5 of itself).
+CROSS_BACKEND_REL = 1e-5
+CROSS_BACKEND_PROB_ABS = 1e-5
+
+
+def evaluate_and_predict(invoke: Any, run: Path, data: Path, out: Path, backend: str) -> dict[str, Any]:
+    """``evaluate`` (the test split, then ``data``) as JSON, and ``predict`` ``data`` into ``out``."""
+    found = {}
+    for name, extra in (("test", []), ("file", ["--data", data])):
+        result = invoke("evaluate", run, "--backend", backend, "--format", "json", *extra)
+        assert result.exit_code == 0, result.output
+        found[name] = json.loads(result.stdout)
+    result = invoke("predict", run, "--input", data, "--output", out, "--backend", backend)
+    assert result.exit_code == 0, result.output
+    return found
+
+
+# The same on another backend, in one fresh process (imports cost more than scoring).
+ON_BACKEND = """
+import json, sys
+from typer.testing import CliRunner
+from dlcli.cli import app
+from tests.test_backends import evaluate_and_predict
+runner = CliRunner()
+found = evaluate_and_predict(lambda *args: runner.invoke(app, [str(a) for a in args]), *sys.argv[1:])
+print("RESULT", json.dumps(found))
+"""
+
+
+def test_model_saved_on_one_backend_scores_the_same_on_every_other(cli, write_config, runs_dir, tmp_path):
+    result = cli("train", write_config(REGULARIZED))
     assert result.exit_code == 0, result.output
     run_dir = next(p for p in runs_dir.iterdir() if p.is_dir())
     with open(run_dir / "metrics.csv") as fh:
         trained = next(r for r in csv.DictReader(fh) if r["split"] == "test")
+    assert list(trained) == ["split", "loss", "data_loss", "regularization", "accuracy",
+                             "sparse_categorical_crossentropy"]
+    assert float(trained["regularization"]) > 0
+    assert float(trained["loss"]) == pytest.approx(float(trained["data_loss"]) + float(trained["regularization"]))
+    # Inputs far outside the training range, labelled wrongly: confident mistakes, the samples whose loss
+    # TensorFlow's evaluate computed from the softmax logits (unclipped) and JAX / PyTorch from clipped
+    # probabilities.
+    from sklearn.datasets import load_iris
+
+    iris = load_iris()
+    data = tmp_path / "far.npz"
+    np.savez(data, x=iris.data * 40.0, y=(iris.target + 1) % 3)
+    scores, predictions = {}, {}
+    for backend in [BACKEND, *OTHERS]:
+        out = tmp_path / f"predictions-{backend}.csv"
+        if backend == BACKEND:
+            found = evaluate_and_predict(cli, run_dir, data, out, backend)
+        else:
+            done = subprocess.run([sys.executable, "-c", ON_BACKEND, str(run_dir), str(data), str(out), backend],
+                                  cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+            assert done.returncode == 0, (backend, done.stderr[-3000:])
+            found = json.loads(done.stdout.split("RESULT ", 1)[1])
+        assert found["test"]["backend"][0]["backend"] == backend and found["test"]["backend"][0]["version"]
+        scores[backend] = {name: found[name]["metrics"][0] for name in ("test", "file")}
+        with open(out) as fh:
+            predictions[backend] = list(csv.DictReader(fh))
+    # Before the scores were computed from the predictions, TensorFlow's data loss here was 40.1, JAX's 9.48.
+    assert scores[BACKEND]["file"]["data_loss"] > 5
+    # On the run's own backend, evaluate gives exactly metrics.csv's test row.
+    assert {k: float(v) for k, v in trained.items() if k != "split"} == {
+        k: v for k, v in scores[BACKEND]["test"].items() if k != "split"}
     for backend in OTHERS:
-        done = subprocess.run([sys.executable, "-m", "dlcli.cli", "evaluate", str(run_dir), "--backend", backend,
-                               "--format", "json"], env=ENV, capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stderr
-        evaluated = json.loads(done.stdout)["metrics"][0]
-        assert evaluated["split"] == "test"
-        for key in ("loss", "accuracy"):
-            assert float(evaluated[key]) == pytest.approx(float(trained[key]), abs=1e-5), (backend, key)
+        for split in ("test", "file"):
+            mine, theirs = scores[BACKEND][split], scores[backend][split]
+            assert list(mine) == list(theirs)
+            for key in (k for k in mine if k != "split"):
+                assert theirs[key] == pytest.approx(mine[key], rel=CROSS_BACKEND_REL, abs=1e-7), (backend, split, key)
+        assert len(predictions[backend]) == len(predictions[BACKEND]) == len(iris.data)
+        for mine, theirs in zip(predictions[BACKEND], predictions[backend]):
+            assert theirs["prediction"] == mine["prediction"]
+            for key in (k for k in mine if k.startswith("prob_")):
+                assert float(theirs[key]) == pytest.approx(float(mine[key]), rel=0, abs=CROSS_BACKEND_PROB_ABS)
+    # Each evaluation records where it ran, and `runs show` lists it with its loss.
+    recorded = [json.loads(path.read_text()) for path in sorted(run_dir.glob("evaluations/*/evaluation.json"))]
+    assert sorted(r["backend"]["backend"] for r in recorded if r["split"] == "test") == sorted(INSTALLED)
+    assert all(r["backend"]["version"] and r["metrics"]["loss"] > 0 for r in recorded)
+    shown = cli("runs", "show", run_dir)
+    assert shown.exit_code == 0, shown.output
+    header = shown.stdout.split("evaluations:\n", 1)[1].splitlines()[0].split()
+    assert header[:5] == ["evaluation", "split", "samples", "backend", "loss"]
 
 
 def test_missing_backend_names_the_install_line(cli, write_config, runs_dir, monkeypatch):

@@ -1,0 +1,110 @@
+"""The loss and metrics of a trained model on labelled data: one definition on TensorFlow, JAX and PyTorch.
+
+``model.evaluate`` does not give the same loss on every backend. On TensorFlow, Keras 3 (3.15.1 checked)
+computes a crossentropy on a softmax / sigmoid output from the logits the activation keeps
+(``_keras_logits``, read by ``_get_logits`` in ``keras/src/backend/tensorflow/nn.py``), so nothing is
+clipped; JAX and PyTorch take the probabilities and clip them to ``[1e-7, 1 - 1e-7]``, so no sample
+costs more than ``-log(1e-7) = 16.12``. One confidently wrong sample moves the mean loss by up to a
+few thousandths (the same behaviour as keras-team/keras#14003 and #17634: ``evaluate`` differs from the
+loss of ``predict``'s output). Here the data loss is always Keras's compiled loss on the predictions
+(the clipped form, on every backend, batch-weighted as ``evaluate`` weights it), and the
+regularization penalty is added on top, the way ``evaluate`` adds ``model.losses``.
+
+``train`` (``metrics.csv``) and ``evaluate`` both score through :func:`keras_scores`, so a run's
+scores are the same number whichever backend reloads its model (to float32 rounding).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from dlcli.config import ExperimentConfig
+from dlcli.data import Preprocessing, is_streamed, keras_inputs
+from dlcli.model import resolve_metrics
+from dlcli.runtime import import_keras
+
+# Extra columns of a model with regularizers: loss = data_loss + regularization.
+PENALTY_COLUMNS = ("data_loss", "regularization")
+
+
+def keras_scores(model: Any, cfg: ExperimentConfig, prep: Preprocessing, x: Any, y: np.ndarray,
+                 batch_size: int) -> tuple[dict[str, float], np.ndarray]:
+    """The model's loss and metrics on ``(x, y)``, and its predictions.
+
+    Args:
+        model: a compiled or loaded Keras model.
+        cfg: the run's config (its loss and metrics).
+        prep: the run's preprocessing (the label encoding the metrics are checked against).
+        x / y: samples (an array, or a ``tf.data.Dataset`` of (sample, label) pairs) and encoded labels.
+        batch_size: the batches to predict and score in.
+
+    Returns:
+        ``{"loss": .., "accuracy": .., ...}`` in Keras's order; for a model with weight or activity
+        regularizers also ``data_loss`` and ``regularization`` right after ``loss``. And the predictions.
+    """
+    outputs = np.asarray(model.predict(**keras_inputs(x, None, batch_size), verbose=0), dtype=np.float32)
+    scorer = _scorer(cfg, prep, outputs.shape[1:])
+    scores = scorer.evaluate(outputs, y, batch_size=batch_size, verbose=0, return_dict=True)
+    data_loss = float(scores.pop("loss"))
+    row = {"loss": data_loss}
+    if has_regularizers(model):
+        penalty = regularization(model, x, batch_size)
+        row = {"loss": data_loss + penalty, "data_loss": data_loss, "regularization": penalty}
+    row.update({k: float(v) for k, v in scores.items()})
+    return row, outputs
+
+
+def _scorer(cfg: ExperimentConfig, prep: Preprocessing, shape: tuple[int, ...]) -> Any:
+    """A model that outputs its input, compiled with the run's loss and metrics: Keras's own definitions
+    applied to predictions, which on TensorFlow carry no softmax logits to bypass the clipping."""
+    keras = import_keras()
+    model = keras.Sequential([keras.Input(shape=shape), keras.layers.Identity()], name="scores")
+    model.compile(loss=cfg.compile.loss, metrics=resolve_metrics(cfg.compile, prep))
+    return model
+
+
+def has_regularizers(model: Any) -> bool:
+    """Whether the model adds a penalty to its loss (a weight or an activity regularizer)."""
+    return bool(_weight_regularized(model) or _activity_regularized(model))
+
+
+def regularization(model: Any, x: Any, batch_size: int) -> float:
+    """The penalty Keras adds to the loss: every weight regularizer on the weights as they are, plus each
+    activity regularizer on the layer's output, per batch divided by the batch size and the batches
+    weighted by their size (as ``evaluate`` does), i.e. summed over the batches and divided by the samples."""
+    keras = import_keras()
+    ops = keras.ops
+    penalty = sum(float(ops.convert_to_numpy(v.regularizer(v))) for v in _weight_regularized(model))
+    layers = _activity_regularized(model)
+    if not layers:
+        return penalty
+    probe = keras.Model(model.inputs, [layer.output for layer in layers])
+    total, samples = 0.0, 0
+    for batch in _batches(x, batch_size):
+        outputs = probe.predict_on_batch(batch)
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        for layer, output in zip(layers, outputs):
+            total += float(ops.convert_to_numpy(layer.activity_regularizer(ops.convert_to_tensor(output))))
+        samples += len(batch)
+    return penalty + total / max(samples, 1)
+
+
+def _weight_regularized(model: Any) -> list[Any]:
+    return [v for v in model.trainable_weights if getattr(v, "regularizer", None) is not None]
+
+
+def _activity_regularized(model: Any) -> list[Any]:
+    return [layer for layer in model.layers if getattr(layer, "activity_regularizer", None) is not None]
+
+
+def _batches(x: Any, batch_size: int) -> Iterator[np.ndarray]:
+    """The samples in the batches ``predict`` and ``evaluate`` use."""
+    if is_streamed(x):
+        for samples, _ in x.batch(batch_size):
+            yield np.asarray(samples)
+        return
+    for start in range(0, len(x), batch_size):
+        yield x[start:start + batch_size]
