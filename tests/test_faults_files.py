@@ -331,22 +331,28 @@ def test_resume_refuses_a_run_with_a_link_inside(world, name):
 # Class 5: no space left, a read-only runs directory
 
 
+def disk_full_at(monkeypatch: pytest.MonkeyPatch, name: str, runs: Path | None = None) -> None:
+    """Make the rename that completes each write of a file called ``name`` (in a run directory of ``runs``,
+    or anywhere) fail as a full disk does: every write goes through that rename in ``dlcli.runs``."""
+    import dlcli.runs
+
+    real_replace = os.replace
+
+    def full_disk(src: Any, dst: Any) -> None:
+        if Path(dst).name == name and (runs is None or Path(dst).parent.parent == runs):
+            raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(dlcli.runs.os, "replace", full_disk)
+
+
 WRITES = ["run.json", "config.yaml", "summary.txt", "preprocessing.json", "preprocessing.npz", "metrics.csv",
           "model.keras", "diagnosis.json", "learning_curves.png"]
 
 
 @pytest.mark.parametrize("name", WRITES)
 def test_disk_full_at_each_write_is_one_line_and_leaves_nothing_half_written(world, monkeypatch, name):
-    import dlcli.runs
-
-    real_replace = os.replace
-
-    def full_disk(src: Any, dst: Any) -> None:
-        if Path(dst).name == name and Path(dst).parent.parent == world["runs"]:
-            raise OSError(errno.ENOSPC, "No space left on device", str(dst))
-        real_replace(src, dst)
-
-    monkeypatch.setattr(dlcli.runs.os, "replace", full_disk)
+    disk_full_at(monkeypatch, name, world["runs"])
     before = snapshot(world["runs"])
     line = one_error_line(invoke("train", world["done_config"], "--runs-dir", world["runs"]), code=1)
     assert line.startswith("error: no space left on device while writing") and line.split(";")[0].endswith(name)
@@ -364,16 +370,7 @@ def test_disk_full_at_each_write_is_one_line_and_leaves_nothing_half_written(wor
 
 @pytest.mark.parametrize("name", ["trials.csv", "best_config.yaml", "model.keras"])
 def test_disk_full_while_tuning(world, monkeypatch, name):
-    import dlcli.runs
-
-    real_replace = os.replace
-
-    def full_disk(src: Any, dst: Any) -> None:
-        if Path(dst).name == name and Path(dst).parent.parent == world["runs"]:
-            raise OSError(errno.ENOSPC, "No space left on device", str(dst))
-        real_replace(src, dst)
-
-    monkeypatch.setattr(dlcli.runs.os, "replace", full_disk)
+    disk_full_at(monkeypatch, name, world["runs"])
     before = snapshot(world["runs"])
     line = one_error_line(invoke("tune", world["tune_config"], "--runs-dir", world["runs"]), code=1)
     assert line.startswith("error: no space left on device while writing") and name in line
@@ -386,16 +383,7 @@ def test_disk_full_while_tuning(world, monkeypatch, name):
 @pytest.mark.parametrize(("command", "name"), [("evaluate", "scores.csv"), ("evaluate", "evaluation.json"),
                                                ("predict", "predictions.csv")])
 def test_disk_full_while_evaluating_or_predicting(world, monkeypatch, command, name):
-    import dlcli.runs
-
-    real_replace = os.replace
-
-    def full_disk(src: Any, dst: Any) -> None:
-        if Path(dst).name == name:
-            raise OSError(errno.ENOSPC, "No space left on device", str(dst))
-        real_replace(src, dst)
-
-    monkeypatch.setattr(dlcli.runs.os, "replace", full_disk)
+    disk_full_at(monkeypatch, name)
     before = snapshot(world["runs"])
     line = one_error_line(invoke(*command_args(command, world, world["completed"])), code=1)
     assert line.startswith("error: no space left on device while writing") and name in line

@@ -72,20 +72,25 @@ def fault(monkeypatch, spec: str | None) -> None:
 # train: before the first epoch, between epochs, while saving, while scoring, before completing
 
 
-@pytest.fixture(scope="module")
-def train_reference(tmp_path_factory):
-    """The metrics of the same training, uninterrupted."""
+def uninterrupted_run(root: Path, command: str, cfg: dict) -> Path:
+    """Run ``dlcli <command>`` on ``cfg`` to the end in ``root/runs``; returns its run directory."""
     from typer.testing import CliRunner
 
     import yaml
 
     from dlcli.cli import app
 
-    root = tmp_path_factory.mktemp("train_reference")
-    (root / "exp.yaml").write_text(yaml.safe_dump(tiny_config(), sort_keys=False))
-    result = CliRunner().invoke(app, ["train", str(root / "exp.yaml"), "--runs-dir", str(root / "runs")])
+    (root / "exp.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    result = CliRunner().invoke(app, [command, str(root / "exp.yaml"), "--runs-dir", str(root / "runs")])
     assert result.exit_code == 0, result.output
-    return read_csv(only_run(root / "runs") / "metrics.csv")
+    return only_run(root / "runs")
+
+
+@pytest.fixture(scope="module")
+def train_reference(tmp_path_factory):
+    """The metrics of the same training, uninterrupted."""
+    run = uninterrupted_run(tmp_path_factory.mktemp("train_reference"), "train", tiny_config())
+    return read_csv(run / "metrics.csv")
 
 
 @pytest.mark.parametrize("sig", SIGNALS)
@@ -127,17 +132,7 @@ def tune_config(**fit) -> dict:
 @pytest.fixture(scope="module")
 def tune_reference(tmp_path_factory):
     """The trials table and run.json of the same search, uninterrupted."""
-    from typer.testing import CliRunner
-
-    import yaml
-
-    from dlcli.cli import app
-
-    root = tmp_path_factory.mktemp("tune_reference")
-    (root / "tie.yaml").write_text(yaml.safe_dump(tune_config(), sort_keys=False))
-    result = CliRunner().invoke(app, ["tune", str(root / "tie.yaml"), "--runs-dir", str(root / "runs")])
-    assert result.exit_code == 0, result.output
-    run = only_run(root / "runs")
+    run = uninterrupted_run(tmp_path_factory.mktemp("tune_reference"), "tune", tune_config())
     return read_csv(run / "trials.csv"), json.loads((run / "run.json").read_text())
 
 
