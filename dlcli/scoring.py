@@ -26,6 +26,8 @@ from dlcli.data import Preprocessing, is_streamed, keras_inputs
 from dlcli.model import resolve_metrics
 from dlcli.runtime import import_keras
 
+# Predictions are scored this many at a time (their loss is cheap; it is the graph tracing that costs).
+SCORING_BATCH = 65_536
 # Extra columns of a model with regularizers: loss = data_loss + regularization.
 PENALTY_COLUMNS = ("data_loss", "regularization")
 
@@ -47,7 +49,9 @@ def keras_scores(model: Any, cfg: ExperimentConfig, prep: Preprocessing, x: Any,
     """
     outputs = np.asarray(model.predict(**keras_inputs(x, None, batch_size), verbose=0), dtype=np.float32)
     scorer = _scorer(cfg, prep, outputs.shape[1:])
-    scores = scorer.evaluate(outputs, y, batch_size=batch_size, verbose=0, return_dict=True)
+    # One large batch: the mean over batches weighted by their size is the mean over the samples, and eager
+    # execution over a few large batches costs less than tracing a graph for each split.
+    scores = scorer.evaluate(outputs, y, batch_size=max(batch_size, SCORING_BATCH), verbose=0, return_dict=True)
     data_loss = float(scores.pop("loss"))
     row = {"loss": data_loss}
     if has_regularizers(model):
@@ -62,7 +66,7 @@ def _scorer(cfg: ExperimentConfig, prep: Preprocessing, shape: tuple[int, ...]) 
     applied to predictions, which on TensorFlow carry no softmax logits to bypass the clipping."""
     keras = import_keras()
     model = keras.Sequential([keras.Input(shape=shape), keras.layers.Identity()], name="scores")
-    model.compile(loss=cfg.compile.loss, metrics=resolve_metrics(cfg.compile, prep))
+    model.compile(loss=cfg.compile.loss, metrics=resolve_metrics(cfg.compile, prep), run_eagerly=True)
     return model
 
 
