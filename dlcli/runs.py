@@ -86,18 +86,16 @@ def _existing_parent(path: Path) -> Path:
     return path
 
 
-def check_no_symlinks(path: Path, run_dir: Path | None = None) -> None:
+def check_no_symlinks(path: Path) -> None:
     """Refuse to write ``path`` through a symlinked directory inside its run.
 
-    Checked: ``path``'s directory and every directory above it up to ``run_dir`` (default: up to the nearest
-    directory holding ``run.json``; nothing outside a run). The runs directory itself may be a symlink.
+    Checked: ``path``'s directory and every directory above it up to the nearest directory holding
+    ``run.json`` (nothing outside a run). The runs directory itself may be a symlink.
     """
     path = Path(path)
-    stop = run_dir
-    if stop is None:
-        stop = next((d for d in list(path.parents)[:4] if (d / "run.json").exists()), None)
-        if stop is None:  # not inside a run (the runs directory's own files, a user's --output)
-            return
+    stop = next((d for d in list(path.parents)[:4] if (d / "run.json").exists()), None)
+    if stop is None:  # not inside a run (the runs directory's own files, a user's --output)
+        return
     for directory in [path.parent, *path.parent.parents]:
         if directory.is_symlink():
             raise RunError(f"{directory}: is a symlink inside the run directory; dlcli writes only into real "

@@ -24,8 +24,8 @@ from dlcli.data import Dataset, is_streamed, keras_inputs, prepare
 from dlcli.diagnosis import diagnose
 from dlcli.errors import ConfigError, RunError, RunFailed, RunInterrupted, StorageError, allowed_list
 from dlcli.model import build_model, resolve_metrics, summary_text
-from dlcli.runs import (Run, append_text, atomic_write_json, atomic_write_text, check_free_space, replacing,
-                        resumable_info, storage_error)
+from dlcli.runs import (Run, append_text, atomic_write_json, atomic_write_text, check_free_space, damaged,
+                        json_object, read_csv_rows, read_run_file, replacing, resumable_info, storage_error)
 from dlcli.scoring import keras_scores
 
 
@@ -140,7 +140,6 @@ def resume_experiment(run_dir: Path) -> Experiment:
     """
     from dlcli.config import load_config
     from dlcli.errors import DataError
-    from dlcli.runs import resumable_info
 
     info = resumable_info(run_dir)
     exp = prepare_experiment(load_config(Path(run_dir) / "config.yaml"))
@@ -340,8 +339,6 @@ def backup_epoch(run_dir: Path) -> int:
 
 def _backup_state(metadata: Path, weights: Path) -> int:
     """The epoch of one saved training state, checked readable (RunError naming the damaged file)."""
-    from dlcli.runs import damaged, json_object, read_run_file
-
     def epoch_of(text: str) -> int:
         epoch = json_object(text)["epoch"]
         if not isinstance(epoch, int) or epoch < 0:
@@ -391,8 +388,6 @@ class DiskSpaceGuard:
 
 def read_history(path: Path) -> dict[str, list[float]]:
     """``history.csv`` as {column: values}, without the epoch column."""
-    from dlcli.runs import damaged, read_csv_rows
-
     if not path.exists():
         return {}
     rows = read_csv_rows(path, ("epoch",) if path.stat().st_size else ())
@@ -405,8 +400,6 @@ def read_history(path: Path) -> dict[str, list[float]]:
 
 def truncate_history(path: Path, last_epoch: int) -> None:
     """Keep the rows of epochs ``<= last_epoch``, so a resumed run logs each epoch once."""
-    from dlcli.runs import read_run_file
-
     def kept_rows(text: str) -> list[list[str]]:
         rows = list(csv.reader(io.StringIO(text, newline="")))
         return rows[:1] + [r for r in rows[1:] if r and int(r[0]) <= last_epoch]
