@@ -11,7 +11,7 @@ from typing import Any
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ["COLUMNS"] = "200"  # Typer's error boxes must not wrap the text tests look for
-# The Keras backend these tests run on (tests/test_backends.py reruns the end-to-end files on the others).
+# The Keras backend these tests run on (tests/runtime/test_backends.py reruns the end-to-end files on the others).
 BACKEND = os.environ.get("KERAS_BACKEND") or "tensorflow"
 
 import numpy as np  # noqa: E402

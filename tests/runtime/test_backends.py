@@ -20,13 +20,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from .conftest import BACKEND, tiny_config
+from tests.conftest import BACKEND, tiny_config
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 INSTALLED = [b for b in ("tensorflow", "jax", "torch") if importlib.util.find_spec(b) is not None]
 OTHERS = [b for b in INSTALLED if b != BACKEND]
-E2E_FILES = ["tests/test_train.py", "tests/test_evaluate.py", "tests/test_predict.py", "tests/test_tune.py",
-             "tests/test_tables.py", "tests/test_baseline.py"]
+E2E_FILES = ["tests/train/test_train.py", "tests/evaluate/test_evaluate.py", "tests/evaluate/test_predict.py",
+             "tests/tune/test_tune.py",
+             "tests/data/test_tables.py", "tests/train/test_baseline.py"]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
 
 

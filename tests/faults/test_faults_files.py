@@ -22,7 +22,7 @@ import pytest
 import yaml
 from sklearn.datasets import load_iris
 
-from .conftest import invoke
+from tests.conftest import invoke
 
 pytestmark = pytest.mark.faults
 

@@ -15,7 +15,7 @@ import pytest
 from dlcli.config import load_config
 from dlcli.data import prepare
 
-from .conftest import only_run, read_csv, tiny_config
+from tests.conftest import only_run, read_csv, tiny_config
 
 
 def train_run(cli, write_config, runs_dir: Path, cfg: dict) -> tuple[Path, str]:

@@ -15,9 +15,9 @@ from PIL import Image
 from dlcli.config import load_config
 from dlcli.data import prepare
 
-from .conftest import tiny_config
+from tests.conftest import tiny_config
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "configs" / "images_cnn.yaml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "configs" / "images_cnn.yaml"
 COLOURS = {"blue": (30, 60, 220), "green": (40, 200, 60), "red": (220, 40, 40)}
 
 

@@ -9,7 +9,7 @@ import yaml
 from dlcli.config import ExperimentConfig, load_config, parse_yaml, set_by_path
 from dlcli.errors import ConfigError
 
-from .conftest import tiny_config
+from tests.conftest import tiny_config
 
 
 def error_for(write_config, cfg, *overrides: str) -> ConfigError:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import only_run, read_csv, tiny_config
+from tests.conftest import only_run, read_csv, tiny_config
 
 
 def events(log_dir: Path) -> object:

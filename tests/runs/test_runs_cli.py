@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from dlcli.runs import upsert_index
-from .conftest import ok, user_error
+from tests.conftest import ok, user_error
 
 
 

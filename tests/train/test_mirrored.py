@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import only_run, read_csv, tiny_config
+from tests.conftest import only_run, read_csv, tiny_config
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 

@@ -1,7 +1,7 @@
 """Raw mixed-type tables end to end: init types the columns, train fits the encoding on the train split only,
 evaluate and predict take raw files (strings, missing values, extra columns, unseen values).
 
-tests/test_backends.py reruns this file on JAX and PyTorch.
+tests/runtime/test_backends.py reruns this file on JAX and PyTorch.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import yaml
 from dlcli.config import load_config
 from dlcli.data import prepare, split_indices
 
-from .conftest import ok, only_run, read_csv, user_error
+from tests.conftest import ok, only_run, read_csv, user_error
 
 N = 240
 

@@ -14,7 +14,7 @@ import yaml
 from sklearn.datasets import load_iris
 
 from dlcli.evaluate import new_evaluation_dir
-from .conftest import ok, user_error
+from tests.conftest import ok, user_error
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -21,7 +21,7 @@ from sklearn.datasets import load_iris
 
 from dlcli.errors import MAX_MESSAGE
 
-from .conftest import invoke, ok, tiny_config
+from tests.conftest import invoke, ok, tiny_config
 
 pytestmark = pytest.mark.faults
 

@@ -10,9 +10,9 @@ import yaml
 
 from dlcli.config import load_config
 
-from .conftest import tiny_config
+from tests.conftest import tiny_config
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def show(cli, *args):

@@ -18,9 +18,9 @@ from dlcli.config import ExperimentConfig, load_config, validate_config
 from dlcli.errors import ConfigError
 from dlcli.schema import MODELINE, SCHEMA_FILE, config_schema
 
-from .conftest import tiny_config
+from tests.conftest import tiny_config
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # Globbed at collection time, so a config someone adds later is checked too.
 SHIPPED_CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
 

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from dlcli import runs
-from .conftest import BACKEND, read_csv, tiny_config
+from tests.conftest import BACKEND, read_csv, tiny_config
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0", "PYTHONUNBUFFERED": "1"}
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from sklearn.datasets import load_diabetes, load_iris
 
-from .conftest import ok, user_error
+from tests.conftest import ok, user_error
 
 CLASSES = ["setosa", "versicolor", "virginica"]
 PROB_COLUMNS = [f"prob_{c}" for c in CLASSES]

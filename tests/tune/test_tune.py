@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import only_run, read_csv, tiny_config
+from tests.conftest import only_run, read_csv, tiny_config
 
 GRID = {"model.layers.0.units": [4, 8], "compile.optimizer.learning_rate": [0.01, 0.1]}
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from dlcli.interrupts import FAULT_VARIABLE
-from .conftest import only_run, read_csv, tiny_config
+from tests.conftest import only_run, read_csv, tiny_config
 
 pytestmark = pytest.mark.faults
 

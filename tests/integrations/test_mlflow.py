@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .conftest import only_run, read_csv, tiny_config
+from tests.conftest import only_run, read_csv, tiny_config
 
 
 @pytest.fixture(autouse=True)

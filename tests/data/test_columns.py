@@ -11,7 +11,7 @@ import yaml
 from dlcli.columns import encode, fit_column, infer_column, keys, layout, one_hot, output_names
 from dlcli.config import CategoricalColumn, DataConfig, NumericColumn
 
-from .conftest import tiny_config
+from tests.conftest import tiny_config
 
 
 def kind_and_reason(values, name="col", position=1):

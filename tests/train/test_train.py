@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from .conftest import BACKEND, only_run, read_csv, tiny_config
+from tests.conftest import BACKEND, only_run, read_csv, tiny_config
 
 
 
@@ -43,7 +43,7 @@ def test_train_writes_every_file_with_its_columns(cli, write_config, runs_dir):
     assert list(history[0]) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
 
     metrics = read_csv(run / "metrics.csv")
-    assert [r["split"] for r in metrics] == ["train", "val", "test", "baseline"]  # see tests/test_baseline.py
+    assert [r["split"] for r in metrics] == ["train", "val", "test", "baseline"]  # see tests/train/test_baseline.py
     assert list(metrics[0]) == ["split", "loss", "accuracy"]
     assert all(0.0 <= float(r["accuracy"]) <= 1.0 for r in metrics)
 

@@ -1,6 +1,6 @@
 """Property-based: hundreds of malformed and mutated configs either train or fail with one clear line.
 
-`python -m pytest tests/test_fuzz_configs.py --fuzz-examples 1000` runs a larger amount than CI's 100.
+`python -m pytest tests/config/test_fuzz_configs.py --fuzz-examples 1000` runs a larger amount than CI's 100.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .conftest import tiny_config
+from tests.conftest import tiny_config
 
 BASE = tiny_config(fit={"epochs": 1, "batch_size": 32})
 

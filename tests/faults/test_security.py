@@ -7,7 +7,7 @@ from pathlib import Path
 
 from dlcli.runs import file_digest
 
-from .conftest import tiny_config
+from tests.conftest import tiny_config
 
 
 def swap_model(run_dir: Path, model) -> None:

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from .conftest import tiny_config
+from tests.conftest import tiny_config
 
 
 def csv_config(source: str, **data) -> dict:
