@@ -514,7 +514,7 @@ print(json.dumps({"seconds": seconds, "frame_mb": float(df.memory_usage(deep=Tru
 ENCODE_DLCLI = """
 import json, sys, time
 import pandas as pd
-from dlcli.columns import encode_table
+from dlcli.data.columns import encode_table
 t = time.perf_counter()
 df = pd.read_csv(sys.argv[1])
 read = time.perf_counter() - t
@@ -523,19 +523,19 @@ x, info = encode_table(df, "target")
 encode = time.perf_counter() - t
 print(json.dumps({"read": read, "encode": encode, "shape": list(x.shape), "dtype": str(x.dtype)}))
 """
-BASELINE_ENCODE = "import pandas, numpy, dlcli.columns"
+BASELINE_ENCODE = "import pandas, numpy, dlcli.data.columns"
 BASELINE_READ = "import pandas, numpy"
 
 
 def bench_typing(sizes: Sizes, work: Path) -> list[dict]:
     path = write_mixed_table(work, sizes.mixed_rows)
     reps = 3 if sizes.reps > 1 else 1
-    available = run_rss([sys.executable, "-c", "from dlcli.columns import encode_table"], check=False).returncode == 0
+    available = run_rss([sys.executable, "-c", "from dlcli.data.columns import encode_table"], check=False).returncode == 0
     sides = {"pandas": [sys.executable, "-c", READ_PANDAS, str(path)]}
     if available:
         sides["dlcli"] = [sys.executable, "-c", ENCODE_DLCLI, str(path)]
     else:
-        print("dlcli.columns not available (no encode_table): section 8 measures pandas only", flush=True)
+        print("dlcli.data.columns not available (no encode_table): section 8 measures pandas only", flush=True)
     res = alternate(sides, reps)
     base_pd = median([run_rss([sys.executable, "-c", BASELINE_READ]).rss_mb for _ in range(reps)])
     read_s = median([json.loads(r.stdout)["seconds"] for r in res["pandas"]])
@@ -547,7 +547,7 @@ def bench_typing(sizes: Sizes, work: Path) -> list[dict]:
             {"figure": "DataFrame memory_usage(deep=True) MB", "value": round(frame_mb, 1)},
             {"figure": "pandas child peak RSS MB over its imports", "value": round(pd_extra, 1)}]
     if not available:
-        return rows + [{"figure": "dlcli encode_table", "value": "dlcli.columns not available"}]
+        return rows + [{"figure": "dlcli encode_table", "value": "dlcli.data.columns not available"}]
     out = [json.loads(r.stdout) for r in res["dlcli"]]
     encode_s = median([o["encode"] for o in out])
     base_dl = median([run_rss([sys.executable, "-c", BASELINE_ENCODE]).rss_mb for _ in range(reps)])

@@ -1,6 +1,6 @@
 """The errors dlcli raises for user mistakes.
 
-Library code raises these; only ``cli.py`` catches them, prints the message and chooses
+Library code raises these; only ``dlcli.cli`` catches them, prints the message and chooses
 the exit code. Anything else is a real bug and keeps its traceback.
 """
 
@@ -105,3 +105,18 @@ def allowed_list(names: Iterable[str], limit: int = 12) -> str:
     names = sorted(set(names), key=str.lower)
     shown = ", ".join(shorten(name, 60) for name in names[:limit])
     return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+def first_line(exc: BaseException, limit: int | None = None) -> str:
+    """How an exception becomes a message: its first non-empty line (cut to ``limit``), or its type's name.
+
+    Library errors (h5py, pandas, YAML parsers) put the useful part first and a long context after it.
+
+    Example:
+        >>> first_line(ValueError("bad value\\n  context"))
+        'bad value'
+    """
+    line = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
+    if not line:
+        return type(exc).__name__
+    return line if limit is None else line[:limit]

@@ -16,7 +16,7 @@ import yaml
 
 from dlcli.config import ExperimentConfig, load_config, validate_config
 from dlcli.errors import ConfigError
-from dlcli.schema import MODELINE, SCHEMA_FILE, config_schema
+from dlcli.config.jsonschema import MODELINE, SCHEMA_FILE, config_schema
 
 from tests.conftest import tiny_config
 

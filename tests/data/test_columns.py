@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from dlcli.columns import encode, fit_column, infer_column, keys, layout, one_hot, output_names
+from dlcli.data.columns import encode, fit_column, infer_column, keys, layout, one_hot, output_names
 from dlcli.config import CategoricalColumn, DataConfig, NumericColumn
 
 from tests.conftest import tiny_config
@@ -53,7 +53,7 @@ def test_keys_match_integer_codes_read_as_floats():
 
 
 def test_categorical_cap_other_and_missing_slots():
-    from dlcli.columns import Planned
+    from dlcli.data.columns import Planned
 
     train = pd.Series(["a"] * 5 + ["b"] * 4 + ["c"] * 3 + ["d"] * 1 + [None] * 2)
     plan = Planned("c", CategoricalColumn(max_categories=4), "")
@@ -69,7 +69,7 @@ def test_categorical_cap_other_and_missing_slots():
 
 
 def test_min_frequency_and_no_other_slot():
-    from dlcli.columns import Planned
+    from dlcli.data.columns import Planned
 
     train = pd.Series(["a"] * 5 + ["b"] * 4 + ["c"])
     state = fit_column(Planned("c", CategoricalColumn(min_frequency=2), ""), pd.DataFrame({"c": train}), "t.csv")
@@ -80,7 +80,7 @@ def test_min_frequency_and_no_other_slot():
 
 
 def test_numeric_fill_indicator_and_scaling():
-    from dlcli.columns import Planned
+    from dlcli.data.columns import Planned
 
     train = pd.Series([1.0, 2.0, 3.0, np.nan, 10.0])
     state = fit_column(Planned("w", NumericColumn(scale="standard"), ""), pd.DataFrame({"w": train}), "t.csv")

@@ -219,7 +219,8 @@ def test_regression_target_scale_keeps_metrics_in_target_units(tmp_path, write_c
 
 
 def test_column_options_are_tunable_and_the_table_is_read_and_typed_once(shop_run, table_dir, tmp_path, monkeypatch):
-    from dlcli import columns, data
+    from dlcli import data
+    from dlcli.data import columns
 
     reads, typed = [], []
     real_read, real_infer = data.read_table, columns.infer_column

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from dlcli.cli import app
 from dlcli.config import DiagnosisConfig, ExperimentConfig, validate_config
-from dlcli.diagnosis import BOTH, GOOD, OVERFIT, UNDERFIT, UNKNOWN, best_epoch, diagnose, rejudge, verdict_for
+from dlcli.runs.diagnosis import BOTH, GOOD, OVERFIT, UNDERFIT, UNKNOWN, best_epoch, diagnose, rejudge, verdict_for
 from dlcli.errors import ConfigError
 
 runner = CliRunner()
@@ -174,7 +174,7 @@ def test_config_section_errors(section, path, text):
 
 
 def test_diagnosis_module_stays_light():
-    code = ("import sys, dlcli.diagnosis\n"
+    code = ("import sys, dlcli.runs.diagnosis\n"
             "print(','.join(m for m in ('tensorflow', 'numpy', 'pandas') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == ""

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from dlcli.interrupts import FAULT_VARIABLE
+from dlcli.runtime.interrupts import FAULT_VARIABLE
 from tests.conftest import only_run, read_csv, tiny_config
 
 pytestmark = pytest.mark.faults
@@ -171,7 +171,7 @@ def test_a_signal_at_each_tune_boundary_interrupts_and_resume_runs_each_trial_on
 
 
 def test_equal_scores_rank_by_creation_order_whatever_order_keras_tuner_holds_them():
-    from dlcli.tuner import Session, creation_order
+    from dlcli.tune.keras_side import Session, creation_order
 
     def trial(trial_id: str, score: float, status: str = "COMPLETED") -> types.SimpleNamespace:
         return types.SimpleNamespace(trial_id=trial_id, score=score, status=status,

@@ -226,7 +226,7 @@ def test_mlflow_settings_are_checked(cli, write_config, runs_dir):
 def test_a_resumed_run_continues_its_mlflow_run(cli, write_config, runs_dir, tmp_path, monkeypatch):
     import keras
 
-    from dlcli import tracking
+    from dlcli.integrations import tracking
 
     class CtrlCAtEpoch3(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:

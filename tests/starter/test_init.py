@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from dlcli.config import DataConfig, load_config
-from dlcli.schema import config_schema
+from dlcli.config.jsonschema import config_schema
 from dlcli.starter import init_config
 
 FOLDERS_SUPPORTED = "image_size" in DataConfig.model_fields

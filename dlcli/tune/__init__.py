@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dlcli import interrupts, runtime
+from dlcli import runtime
+from dlcli.runtime import interrupts
 from dlcli.config import (ExperimentConfig, RangeSpec, TuneConfig, dump_yaml, format_path, read_yaml, resolve_raw,
                           set_by_path, short_repr, validate_config)
 from dlcli.errors import ConfigError, RunError, RunFailed, StorageError, allowed_list, did_you_mean
@@ -273,7 +274,7 @@ class TuneResult:
     direction: str
     trials: list[dict[str, Any]]  # every trial, best first (the rows of trials.csv)
     metrics: list[dict[str, Any]] = field(default_factory=list)  # the best model on train / val / test, baseline
-    baseline: Any = None  # dlcli.baseline.Baseline: the trivial predictor's scores (the `baseline` row)
+    baseline: Any = None  # dlcli.model.baseline.Baseline: the trivial predictor's scores (the `baseline` row)
     best_values: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -362,7 +363,7 @@ def tune(search: Search, runs_dir: Path, *, resume: Path | None = None, workers:
         check_resume(search, resume)
     runtime.limit_threads(threads)
     exp = prepare_experiment(search.base_cfg)  # checks the data and the starting model
-    from dlcli import tuner as keras_side
+    from dlcli.tune import keras_side
 
     if resume is not None:
         run = Run.reopen(resume, "tune")
@@ -437,7 +438,7 @@ def save_best(search: Search, session: Any, trial_id: str, values: dict[str, Any
     """Write best_config.yaml, and the best trial's model (as its training left it) scored on train, val
     and test beside the trivial baseline: metrics.csv (the only time a search touches the test split),
     diagnosis.json, model.keras, preprocessing. Returns the metrics rows and the Baseline."""
-    from dlcli import tuner as keras_side
+    from dlcli.tune import keras_side
     from dlcli.model import build_model, summary_text
     from dlcli.train import read_history, save_model, score_run, write_diagnosis
 
@@ -515,6 +516,6 @@ def join(search: Search, run_dir: Path, threads: int | None = None) -> None:
     check_same_search(search, run_dir)
     runtime.limit_threads(threads)
     exp = prepare_experiment(search.base_cfg)
-    from dlcli import tuner as keras_side
+    from dlcli.tune import keras_side
 
     keras_side.run_worker(search, run_dir, exp.data, timeout, strategy=exp.strategy)

@@ -143,7 +143,7 @@ def train(
         if resume is not None:
             exp = training.resume_experiment(resume)
         else:
-            from dlcli import tracking
+            from dlcli.integrations import tracking
 
             cfg = _load(config, [*(set_ or []), *([MLFLOW_ON] if mlflow else [])], name, seed, device, backend)
             tracking.check_mlflow_installed(cfg)  # before TensorFlow and the data load
@@ -163,7 +163,7 @@ def train(
 
 
 def _echo_tracking(run_dir: Path) -> None:
-    from dlcli.tracking import tracking_lines
+    from dlcli.integrations.tracking import tracking_lines
 
     for line in tracking_lines(run_dir):
         typer.echo(line)
@@ -239,7 +239,7 @@ def tune(
         if join is not None:
             tuning.join(search, join, threads)
             return
-        from dlcli import tracking
+        from dlcli.integrations import tracking
 
         tracker = tracking.open_tracker(search.cfg)  # a missing MLflow or a bad store stops here, before the search
         result = tuning.tune(search, _runs_dir(runs_dir), resume=resume, workers=workers, threads=threads,
@@ -462,7 +462,7 @@ def runs_compare(
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of the config file (for editors: dlcli schema > dlcli.schema.json)."""
-    from dlcli.schema import schema_text
+    from dlcli.config.jsonschema import schema_text
 
     typer.echo(schema_text(), nl=False)
 

@@ -58,12 +58,12 @@ class Preprocessing:
     feature_names: list[str] | None = None
     class_names: list[str] | None = None
     target: str | None = None
-    # Tables: each input column's fitted encoding (dlcli.columns), in model-input order; the raw dtypes.
+    # Tables: each input column's fitted encoding (dlcli.data.columns), in model-input order; the raw dtypes.
     columns: list[dict[str, Any]] | None = None
     dtypes: dict[str, str] | None = None
     input_names: list[str] | None = None  # what the config's first layer sees (one per one-hot value)
     # Tables with categorical columns: the encoded array holds codes, one-hot encoded by the model's first
-    # layers (dlcli.columns.layout: dense inputs, code columns, tokens).
+    # layers (dlcli.data.columns.layout: dense inputs, code columns, tokens).
     onehot: dict[str, Any] | None = None
     # Regression with data.target_scale: standard: the model ends in Rescaling(target_std, target_mean).
     target_mean: float | None = None
@@ -145,7 +145,7 @@ class Dataset:
     fingerprint: str
     source: str
     notes: list[str] = field(default_factory=list)  # what the user should know (dropped rows, ...)
-    columns: list[dict[str, Any]] | None = None  # tables: what each column became (dlcli.columns.describe)
+    columns: list[dict[str, Any]] | None = None  # tables: what each column became (dlcli.data.columns.describe)
 
     @property
     def num_classes(self) -> int | None:
@@ -584,7 +584,7 @@ def prepare(cfg: ExperimentConfig) -> Dataset:
         DataError: the data itself cannot be used (missing file, bad values, too few samples).
     """
     dcfg = cfg.data
-    from dlcli import images  # TensorFlow is imported only to load an image folder
+    from dlcli.data import images  # TensorFlow is imported only to load an image folder
 
     if dcfg.kind == "folder":
         return images.prepare_folder(cfg)
@@ -672,7 +672,7 @@ def prepare_table(cfg: ExperimentConfig, fitted: Preprocessing | None = None) ->
     """
     import pandas as pd
 
-    from dlcli import columns as cols
+    from dlcli.data import columns as cols
 
     dcfg = cfg.data
     path = source_path(dcfg)

@@ -28,7 +28,7 @@ from dlcli.data import (Preprocessing, check_data_file, check_finite, keras_inpu
 from dlcli.errors import DataError, RunError, allowed_list
 from dlcli.runs import (atomic_write_json, create_unique_dir, effective_status, load_run_info, now_iso, read_history,
                         read_metrics, replacing, verify_files)
-from dlcli.scoring import keras_scores
+from dlcli.model.scoring import keras_scores
 
 TABLE_SUFFIXES = (".csv", ".parquet")
 INPUT_SUFFIXES = (".csv", ".parquet", ".npz")
@@ -226,7 +226,7 @@ def _read_typed_table(path: Path, prep: Preprocessing, with_target: bool) -> Inp
 
 
 def _encode_typed(df: Any, path: Path, prep: Preprocessing, y: np.ndarray | None, notes: list[str]) -> Inputs:
-    from dlcli.columns import encode
+    from dlcli.data.columns import encode
 
     encoded = encode(df, prep.columns or [], str(path))
     x = encoded.x
@@ -405,7 +405,7 @@ def regression_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
 
 def keras_metrics_row(run: TrainedRun, x: np.ndarray, y: np.ndarray,
                       split: str) -> tuple[dict[str, Any], np.ndarray]:
-    """The run's loss and metrics (:func:`~dlcli.scoring.keras_scores`, the definition ``train`` wrote
+    """The run's loss and metrics (:func:`~dlcli.model.scoring.keras_scores`, the definition ``train`` wrote
     metrics.csv with, the same on every backend) as one row with the columns of the run's own metrics.csv;
     and the model's predictions."""
     scores, outputs = keras_scores(run.model, run.cfg, run.prep, x, y, run.cfg.fit.batch_size)
@@ -564,7 +564,7 @@ def plot_run(run_dir: Path, out_dir: Path | None = None, confusion: bool = True,
     Raises:
         RunError: the run has no history yet (and, for the confusion matrix, see :func:`evaluate_run`).
     """
-    from dlcli.diagnosis import best_epoch
+    from dlcli.runs.diagnosis import best_epoch
     from dlcli.report import plot_confusion_matrix, plot_learning_curves
 
     run_dir = Path(run_dir)

@@ -21,8 +21,8 @@ from dlcli.config import (BUNDLED_DATASETS, NAME_RULE, control_character, parse_
                           validate_config)
 from dlcli.errors import ConfigError, did_you_mean
 from dlcli.runs import atomic_write_text
-from dlcli.schema import SCHEMA_FILE
-from dlcli.survey import MAX_IMAGE_SIDE, TASKS, DataSummary, Task, inspect_data, one_line, relative_path
+from dlcli.config.jsonschema import SCHEMA_FILE
+from dlcli.starter.survey import MAX_IMAGE_SIDE, TASKS, DataSummary, Task, inspect_data, one_line, relative_path
 
 
 @dataclass

@@ -20,7 +20,7 @@ import numpy as np
 from dlcli.config import BUNDLED_DATASETS, FILE_SUFFIXES, KERAS_DATASETS, DataConfig
 from dlcli.data import check_data_file
 from dlcli.errors import ConfigError, DataError, allowed_list, did_you_mean
-from dlcli.images import IMAGE_SUFFIXES
+from dlcli.data.images import IMAGE_SUFFIXES
 
 Task = Literal["classification", "regression", "image"]
 TASKS: tuple[str, ...] = get_args(Task)
@@ -47,7 +47,7 @@ class DataSummary:
     image_size: list[int] | None = None
     color_mode: str | None = None
     notes: list[str] = field(default_factory=list)  # what the user should know (printed by the CLI too)
-    columns: list[Any] | None = None  # tables: each column's inferred type and why (dlcli.columns.Planned)
+    columns: list[Any] | None = None  # tables: each column's inferred type and why (dlcli.data.columns.Planned)
 
     @property
     def binary(self) -> bool:
@@ -118,7 +118,7 @@ def _inspect_bundled(task: Task, name: str) -> DataSummary:
 
 
 def _inspect_table(task: Task, path: Path, source: str, target: str | None) -> DataSummary:
-    from dlcli.columns import plan_columns
+    from dlcli.data.columns import plan_columns
     from dlcli.data import load_table
 
     df = load_table(path)

@@ -287,7 +287,7 @@ def input_stage(keras: Any, plan: dict[str, Any], inputs: Any) -> Any:
     """The layers in front of the config's: the table's categorical codes become one-hot inputs.
 
     The encoded row is ``plan["dense"]`` numbers, then one code per categorical column (an index into one
-    shared range of ``plan["tokens"]``, see ``dlcli.columns.layout``). Built from stock Keras layers only
+    shared range of ``plan["tokens"]``, see ``dlcli.data.columns.layout``). Built from stock Keras layers only
     (Cropping1D selects a range of the row, CategoryEncoding one-hot encodes), so the saved model loads in
     safe mode on every backend; the last token means "no input" (a value with no slot) and is dropped.
     """

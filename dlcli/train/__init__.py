@@ -17,16 +17,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dlcli import interrupts, runtime, tracking
-from dlcli.baseline import Baseline, score_baseline
+from dlcli import runtime
+from dlcli.integrations import tracking
+from dlcli.runtime import interrupts
+from dlcli.model.baseline import Baseline, score_baseline
 from dlcli.config import DiagnosisConfig, ExperimentConfig, dump_yaml
 from dlcli.data import Dataset, is_streamed, keras_inputs, prepare
-from dlcli.diagnosis import diagnose
+from dlcli.runs.diagnosis import diagnose
 from dlcli.errors import ConfigError, RunError, RunFailed, RunInterrupted, StorageError, allowed_list
 from dlcli.model import build_model, resolve_metrics, summary_text
 from dlcli.runs import (Run, append_text, atomic_write_json, atomic_write_text, check_free_space, damaged,
                         json_object, read_csv_rows, read_run_file, replacing, resumable_info, storage_error)
-from dlcli.scoring import keras_scores
+from dlcli.model.scoring import keras_scores
 
 
 @dataclass
@@ -48,7 +50,7 @@ class TrainResult:
     history: dict[str, list[float]] = field(default_factory=dict)
     seconds: float = 0.0
     epochs_run: int = 0
-    diagnosis: Any = None  # dlcli.diagnosis.Diagnosis: underfit / overfit / good fit, with its numbers
+    diagnosis: Any = None  # dlcli.runs.diagnosis.Diagnosis: underfit / overfit / good fit, with its numbers
     baseline: Baseline | None = None  # the trivial predictor's scores: the `baseline` row of metrics
 
 
@@ -241,7 +243,7 @@ def callbacks_for(cfg: ExperimentConfig) -> list[Any]:
 
 
 def score_splits(model: Any, cfg: ExperimentConfig, data: Dataset) -> list[dict[str, Any]]:
-    """Score the model on each non-empty split (:func:`~dlcli.scoring.keras_scores`, the definition
+    """Score the model on each non-empty split (:func:`~dlcli.model.scoring.keras_scores`, the definition
     ``evaluate`` uses on every backend): one row per split, loss first."""
     rows = []
     for split, (x, y) in data.splits().items():

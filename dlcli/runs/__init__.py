@@ -761,7 +761,7 @@ def compare_metrics(run_dirs: list[Path]) -> list[dict[str, Any]]:
 
 def _diagnosis_text(run_dir: Path, metrics: list[dict[str, Any]], high_error: float | None,
                     max_gap: float | None) -> str:
-    from dlcli.diagnosis import diagnose, rejudge
+    from dlcli.runs.diagnosis import diagnose, rejudge
 
     saved = read_diagnosis(run_dir)
     if saved is None:

@@ -20,13 +20,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dlcli import interrupts, runtime
+from dlcli import runtime
+from dlcli.runtime import interrupts
 from dlcli.config import ExperimentConfig
 from dlcli.data import Dataset, prepare
 from dlcli.errors import ConfigError, RunError, RunFailed
 from dlcli.model import build_model
 from dlcli.runs import atomic_write_text, check_free_space, damaged, json_object, read_run_file, replacing
-from dlcli.tracking import TENSORBOARD_DIR, tensorboard_callbacks
+from dlcli.integrations.tracking import TENSORBOARD_DIR, tensorboard_callbacks
 from dlcli.train import checkpoint_bytes, fit_model, history_keys, order_keys, stop_on_nan, write_csv
 from dlcli.tune import TUNER_DIR, Search, TrialEvent
 
