@@ -523,6 +523,3 @@ def config_show(
             lines = [f"columns: not typed: {_one_line(str(exc))}"]
         typer.echo("\n".join(f"# {line}" for line in lines))
 
-
-if __name__ == "__main__":  # pragma: no cover
-    app()

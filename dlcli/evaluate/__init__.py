@@ -27,7 +27,7 @@ from dlcli.data import (Preprocessing, check_data_file, check_finite, keras_inpu
                         row_hashes, table_features)
 from dlcli.errors import DataError, RunError, allowed_list
 from dlcli.runs import (atomic_write_json, create_unique_dir, effective_status, load_run_info, now_iso, read_history,
-                        read_metrics, replacing, verify_files)
+                        read_metrics, replacing, verify_files, write_csv)
 from dlcli.model.scoring import keras_scores
 
 TABLE_SUFFIXES = (".csv", ".parquet")
@@ -485,7 +485,6 @@ def write_evaluation(run: TrainedRun, result: Evaluation, matrix: list[list[int]
                      data_path: Path | None) -> None:
     """Write the evaluation's tables (and confusion-matrix PNG) into a new evaluations/<timestamp>/ directory."""
     from dlcli.report import plot_confusion_matrix
-    from dlcli.train import write_csv
 
     out = new_evaluation_dir(run.path)
     try:

@@ -286,7 +286,7 @@ class MlflowTracker(Tracker):
     def log_search(self, cfg: ExperimentConfig, result: Any) -> None:
         from dlcli import __version__
         from dlcli.runs import atomic_write_json, load_run_info
-        from dlcli.train import read_history
+        from dlcli.runs import read_history
 
         run_dir = Path(result.run_dir)
         tags = {"dlcli.run_id": result.run_id, "dlcli.run_dir": str(run_dir.resolve()), "dlcli.command": "tune",
@@ -322,9 +322,10 @@ class MlflowTracker(Tracker):
         mlflow.start_run(experiment_id=self.experiment_id, run_name=f"trial {trial_id}", tags=tags, nested=True)
         try:
             mlflow.log_params({path: str(row.get(path)) for path in space})
-            history = read_history(run_dir / "tuner" / f"trial_{trial_id}" / "history.csv")
+            history = read_history(run_dir / "tuner" / f"trial_{trial_id}")
             for index in range(len(history.get("loss", []))):
-                mlflow.log_metrics({k: v[index] for k, v in history.items()}, step=index + 1)
+                mlflow.log_metrics({k: v[index] for k, v in history.items() if k != "epoch" and v[index] is not None},
+                                   step=index + 1)
             finals = {k: float(row[k]) for k in row if k.startswith("best_") and row[k] is not None}
             finals.update({"seconds": float(row["seconds"])} if row.get("seconds") is not None else {})
             mlflow.log_metrics(finals)

@@ -594,6 +594,18 @@ def read_csv_rows(path: Path, required: tuple[str, ...] = ()) -> list[dict[str, 
     return [{k: to_number(v) for k, v in row.items()} for row in rows]
 
 
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Rows of dicts as a CSV file (atomic), columns in first-seen order."""
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+
+
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     """``metrics.csv`` of a run (one row per split, then the ``baseline`` row), or [] if it has none."""
     path = Path(run_dir) / "metrics.csv"
@@ -605,7 +617,7 @@ def read_history(run_dir: Path) -> dict[str, list[Any]]:
     path = Path(run_dir) / "history.csv"
     if not path.is_file():
         return {}
-    rows = read_csv_rows(path, ("epoch",))
+    rows = read_csv_rows(path, ("epoch",) if path.stat().st_size else ())  # empty: resumed from epoch 0
     columns: dict[str, list[Any]] = {k: [] for k in (rows[0] if rows else {})}
     for row in rows:
         for key in columns:

@@ -27,7 +27,8 @@ from dlcli.runs.diagnosis import diagnose
 from dlcli.errors import ConfigError, RunError, RunFailed, RunInterrupted, StorageError, allowed_list
 from dlcli.model import build_model, resolve_metrics, summary_text
 from dlcli.runs import (Run, append_text, atomic_write_json, atomic_write_text, check_free_space, damaged,
-                        json_object, read_csv_rows, read_run_file, replacing, resumable_info, storage_error)
+                        json_object, read_history, read_run_file, replacing, resumable_info, storage_error,
+                        write_csv)
 from dlcli.model.scoring import keras_scores
 
 
@@ -261,20 +262,6 @@ def score_run(model: Any, cfg: ExperimentConfig, data: Dataset) -> tuple[list[di
     return [*metrics, baseline.row()], baseline
 
 
-def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    """Rows of dicts as a CSV file (atomic), columns in first-seen order."""
-    import io
-
-    columns: list[str] = []
-    for row in rows:
-        columns += [k for k in row if k not in columns]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(path, buf.getvalue())
-
-
 def _import_in_background(*modules: str) -> threading.Thread:
     """Start importing ``modules`` in a thread (matplotlib takes ~0.5 s, mostly while TensorFlow works
     outside the GIL), so the learning-curve plot adds next to nothing to a run's wall time."""
@@ -388,18 +375,6 @@ class DiskSpaceGuard:
         return _Guard(*args, **kwargs)
 
 
-def read_history(path: Path) -> dict[str, list[float]]:
-    """``history.csv`` as {column: values}, without the epoch column."""
-    if not path.exists():
-        return {}
-    rows = read_csv_rows(path, ("epoch",) if path.stat().st_size else ())
-    columns = [c for c in (rows[0] if rows else {}) if c != "epoch"]
-    try:
-        return {c: [float(r[c]) if r[c] not in ("", None) else float("nan") for r in rows] for c in columns}
-    except ValueError as exc:
-        raise damaged(path, str(exc)) from None
-
-
 def truncate_history(path: Path, last_epoch: int) -> None:
     """Keep the rows of epochs ``<= last_epoch``, so a resumed run logs each epoch once."""
     def kept_rows(text: str) -> list[list[str]]:
@@ -497,7 +472,7 @@ def train(exp: Experiment, runs_dir: Path, command: str = "train", verbose: int 
         restored = backup_epoch(Path(resume))
         if is_trained(info, Path(resume)):  # the fit had finished: every epoch of its history stays
             restored = int(info.get("last_epoch") or 0)
-        logged = len(read_history(Path(resume) / "history.csv").get("loss", []))
+        logged = len(read_history(Path(resume)).get("loss", []))
         if logged < restored:
             raise RunError(f"{Path(resume) / 'history.csv'}: damaged (it logs {logged} epochs, the backup holds "
                            f"{restored}); restore it, or start a new run: resuming would lose those epochs' history")
@@ -533,7 +508,7 @@ def train(exp: Experiment, runs_dir: Path, command: str = "train", verbose: int 
         metrics, baseline = score_run(exp.model, cfg, exp.data)
         write_csv(run.path / "metrics.csv", metrics)
         plotting.join()
-        full_history = read_history(run.path / "history.csv")  # every epoch, those before a resume too
+        full_history = read_history(run.path)  # every epoch, those before a resume too
         diagnosis = write_fit_report(exp, run.path, metrics, full_history, baseline)
         tracker.log_results(exp, metrics, run.path)
         interrupts.checkpoint("finish")

@@ -32,8 +32,8 @@ from dlcli.config import (ExperimentConfig, RangeSpec, TuneConfig, dump_yaml, fo
                           set_by_path, short_repr, validate_config)
 from dlcli.errors import ConfigError, RunError, RunFailed, StorageError, allowed_list, did_you_mean
 from dlcli.runs import (Run, atomic_write_text, json_object, load_run_info, make_dir, open_for_append,
-                        read_run_file, resumable_info, storage_error)
-from dlcli.train import RunInterrupted, history_keys, prepare_experiment, run_info, write_csv
+                        read_history, read_run_file, resumable_info, storage_error, write_csv)
+from dlcli.train import RunInterrupted, history_keys, prepare_experiment, run_info
 
 # Settings a resumed (or joined) search may change; anything else must match the search it continues.
 MAY_CHANGE_ON_RESUME = ("name", "device", "tune.max_trials", "distribution", "tracking", "fit.tensorboard")
@@ -440,7 +440,7 @@ def save_best(search: Search, session: Any, trial_id: str, values: dict[str, Any
     diagnosis.json, model.keras, preprocessing. Returns the metrics rows and the Baseline."""
     from dlcli.tune import keras_side
     from dlcli.model import build_model, summary_text
-    from dlcli.train import read_history, save_model, score_run, write_diagnosis
+    from dlcli.train import save_model, score_run, write_diagnosis
 
     cfg = search.trial_config({**values, "name": f"{search.cfg.name or 'tune'}_best"})
     atomic_write_text(run_dir / "best_config.yaml",
@@ -454,7 +454,7 @@ def save_best(search: Search, session: Any, trial_id: str, values: dict[str, Any
     interrupts.checkpoint("scoring")
     metrics, baseline = score_run(model, cfg, data)
     write_csv(run_dir / "metrics.csv", metrics)
-    history = read_history(session.weights_path(trial_id).parent / "history.csv")  # the trial's first execution
+    history = read_history(session.weights_path(trial_id).parent)  # the trial's first execution
     write_diagnosis(run_dir, metrics, history, cfg.diagnosis, baseline)
     interrupts.checkpoint("saving")
     save_model(model, run_dir)

@@ -26,9 +26,10 @@ from dlcli.config import ExperimentConfig
 from dlcli.data import Dataset, prepare
 from dlcli.errors import ConfigError, RunError, RunFailed
 from dlcli.model import build_model
-from dlcli.runs import atomic_write_text, check_free_space, damaged, json_object, read_run_file, replacing
+from dlcli.runs import (atomic_write_text, check_free_space, damaged, json_object, read_run_file, replacing,
+                        write_csv)
 from dlcli.integrations.tracking import TENSORBOARD_DIR, tensorboard_callbacks
-from dlcli.train import checkpoint_bytes, fit_model, history_keys, order_keys, stop_on_nan, write_csv
+from dlcli.train import checkpoint_bytes, fit_model, history_keys, order_keys, stop_on_nan
 from dlcli.tune import TUNER_DIR, Search, TrialEvent
 
 keras = runtime.import_keras()
