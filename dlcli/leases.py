@@ -98,14 +98,14 @@ class LeasedServicer(oracle_chief.OracleServicer):
         self.seen: dict[str, float] = {}
         self.reclaimed: set[tuple[str, str]] = set()
 
-    def CreateTrial(self, request: Any, context: Any) -> Any:  # noqa: N802 - gRPC's name
+    def CreateTrial(self, request: Any, context: Any) -> Any:
         self.seen[request.tuner_id] = time.monotonic()
         trial = _create_or_wait(self.oracle, request.tuner_id)
         if trial.status == trial_module.TrialStatus.STOPPED:
             self.stop_triggered = True
         return protos.get_service().CreateTrialResponse(trial=trial.to_proto())
 
-    def GetTrial(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def GetTrial(self, request: Any, context: Any) -> Any:
         tuner_id = dict(context.invocation_metadata() or ()).get(_TUNER_KEY)
         if tuner_id:
             if (tuner_id, request.trial_id) in self.reclaimed:
@@ -158,11 +158,11 @@ class Heartbeat:
         client.create_trial, client.end_trial = create_trial, end_trial
         self._thread = threading.Thread(target=self._beat, name="dlcli-heartbeat", daemon=True)
 
-    def __enter__(self) -> Heartbeat:
+    def __enter__(self) -> Heartbeat:  # noqa: PYI034
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._stop.set()
 
     def _beat(self) -> None:

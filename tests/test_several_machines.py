@@ -40,8 +40,8 @@ def _namespaces_permitted() -> str | None:
     if os.geteuid() != 0:
         return "needs root to create network namespaces"
     name = f"dlcprobe{os.getpid() % 100000}"
-    made = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True)
-    subprocess.run(["ip", "netns", "delete", name], capture_output=True)
+    made = subprocess.run(["ip", "netns", "add", name], check=False, capture_output=True, text=True)
+    subprocess.run(["ip", "netns", "delete", name], check=False, capture_output=True)
     return None if made.returncode == 0 else f"ip netns add is not permitted here: {made.stderr.strip()}"
 
 
@@ -53,11 +53,11 @@ def hosts():
         pytest.skip(why)
     name = f"dlc{os.getpid() % 100000}"
     try:
-        subprocess.run([str(HOSTS), "up", name], check=True, capture_output=True, text=True, timeout=60)
+        subprocess.run([str(HOSTS), "up", name], check=True, check=False, capture_output=True, text=True, timeout=60)
         subprocess.run(["ip", "-n", f"{name}-chief", "addr", "add", f"{OTHER_IP}/24", "dev", "eth0"], check=True)
         yield name
     finally:
-        subprocess.run([str(HOSTS), "down", name], capture_output=True, timeout=60)
+        subprocess.run([str(HOSTS), "down", name], check=False, capture_output=True, timeout=60)
 
 
 class Search:
@@ -88,7 +88,7 @@ class Search:
     def wait_for(self, pattern: str, host: str, timeout: float = 120) -> re.Match:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            found = re.search(pattern, self.log(host), re.M)
+            found = re.search(pattern, self.log(host), re.MULTILINE)
             if found:
                 return found
             assert self.procs[host].poll() is None, f"{host} exited early:\n{self.log(host)}"
@@ -149,15 +149,15 @@ def connect(hosts: str, host: str, ip: str) -> str:
     probe = ("import socket,sys\ns=socket.socket();s.settimeout(3)\ntry:\n s.connect((sys.argv[1],int(sys.argv[2])))"
              "\n print('open')\nexcept OSError as e:\n print(type(e).__name__)")
     done = subprocess.run(["ip", "netns", "exec", f"{hosts}-{host}", sys.executable, "-c", probe, ip, str(PORT)],
-                          capture_output=True, text=True, timeout=30)
+                          check=False, capture_output=True, text=True, timeout=30)
     return done.stdout.strip()
 
 
 def test_chief_and_two_workers_run_every_trial_once_with_the_scores_of_one_process(search, hosts, reference):
     s = search("clean")
     # Binding: the chief listens on the address it was given, and only there.
-    listening = subprocess.run(["ip", "netns", "exec", f"{hosts}-chief", "ss", "-ltnH"], capture_output=True,
-                               text=True, timeout=30).stdout
+    listening = subprocess.run(["ip", "netns", "exec", f"{hosts}-chief", "ss", "-ltnH"], check=False, capture_output=True,
+                               text=True, timeout=30, check=False).stdout
     # gRPC listens on an IPv6 socket, so the address shows as [::ffff:10.231.0.1]: still that one address only.
     local = [line.split()[3] for line in listening.splitlines() if line.split()[3].endswith(f":{PORT}")]
     assert local in ([f"{CHIEF_IP}:{PORT}"], [f"[::ffff:{CHIEF_IP}]:{PORT}"]), listening
@@ -167,7 +167,7 @@ def test_chief_and_two_workers_run_every_trial_once_with_the_scores_of_one_proce
     s.workers()
     assert s.wait("chief") == 0, s.log("chief")
     assert s.wait("w1", 60) == 0 and s.wait("w2", 60) == 0, s.log("w1") + s.log("w2")
-    started = re.findall(r"^trial \d+/4 \(id (\d+)\) \[(w[12])\]", s.log("chief"), re.M)
+    started = re.findall(r"^trial \d+/4 \(id (\d+)\) \[(w[12])\]", s.log("chief"), re.MULTILINE)
     assert sorted(t for t, _ in started) == ["0000", "0001", "0002", "0003"]  # each trial started once
     assert {w for _, w in started} == {"w1", "w2"}  # both machines took trials
     rows = read_csv(s.run_dir / "trials.csv")
@@ -183,7 +183,7 @@ def test_a_worker_killed_mid_trial_loses_its_trial_to_the_other_worker(search, r
     killed_at = time.monotonic()
     assert s.wait("chief") == 0, s.log("chief")
     assert s.wait("w1", 60) == 0, s.log("w1")
-    assert f"worker w2 has not been heard from for 6 s" in s.log("chief")
+    assert "worker w2 has not been heard from for 6 s" in s.log("chief")
     rows = read_csv(s.run_dir / "trials.csv")
     assert len(rows) == 4 and all(r["status"] == "completed" for r in rows)
     assert next(r for r in rows if r["trial_id"] == trial)["worker"] == "w1"  # run again, from its start, by w1
@@ -239,7 +239,7 @@ def test_jax_data_parallel_across_two_processes_matches_one_process(tmp_path):
     assert [p.returncode for p in procs] == [0, 0], "\n".join(outputs)
     single = subprocess.run([sys.executable, "-m", "dlcli.cli", "train", str(config), "--runs-dir",
                              str(tmp_path / "one")], env={**os.environ, "PYTHONPATH": str(REPO)},
-                            capture_output=True, text=True, timeout=DEADLINE)
+                            check=False, capture_output=True, text=True, timeout=DEADLINE)
     assert single.returncode == 0, single.stdout + single.stderr
     one = read_csv(next((tmp_path / "one").glob("*/history.csv")))
     for i in (0, 1):
