@@ -156,8 +156,8 @@ def connect(hosts: str, host: str, ip: str) -> str:
 def test_chief_and_two_workers_run_every_trial_once_with_the_scores_of_one_process(search, hosts, reference):
     s = search("clean")
     # Binding: the chief listens on the address it was given, and only there.
-    listening = subprocess.run(["ip", "netns", "exec", f"{hosts}-chief", "ss", "-ltnH"], check=False, capture_output=True,
-                               text=True, timeout=30).stdout
+    listening = subprocess.run(["ip", "netns", "exec", f"{hosts}-chief", "ss", "-ltnH"], check=False,
+                               capture_output=True, text=True, timeout=30).stdout
     # gRPC listens on an IPv6 socket, so the address shows as [::ffff:10.231.0.1]: still that one address only.
     local = [line.split()[3] for line in listening.splitlines() if line.split()[3].endswith(f":{PORT}")]
     assert local in ([f"{CHIEF_IP}:{PORT}"], [f"[::ffff:{CHIEF_IP}]:{PORT}"]), listening
