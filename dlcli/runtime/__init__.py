@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from dlcli.runtime import multihost
 from dlcli.config import BACKENDS
 from dlcli.errors import ConfigError
 
@@ -171,12 +172,9 @@ def distribution_strategy(distribution: str, device: str) -> Any:
                               f"jax backend (this run uses {backend!r}); use backend: jax, or distribution: "
                               f"mirrored on tensorflow")
         keras = import_keras()
-        if os.environ.get("KERAS_DISTRIBUTION_JOB_ADDRESSES"):
-            # Several hosts: every host runs the same command; Keras reads the job addresses, the number of
-            # processes and this one's id from KERAS_DISTRIBUTION_* (see README, "Backends").
-            keras.distribution.initialize()
+        # Several processes (hosts): setup() joined them; each feeds its own share of the data (multihost).
         keras.distribution.set_distribution(keras.distribution.DataParallel(
-            devices=keras.distribution.list_devices()))
+            devices=keras.distribution.list_devices(), auto_shard_dataset=multihost.process_count() == 1))
         return None
     if distribution == "none":
         return None
@@ -223,6 +221,8 @@ def setup(device: str, seed: int, deterministic: bool = True) -> str:
     """
     keras = import_keras()
     backend = keras.backend.backend()
+    if backend == "jax":
+        multihost.join_processes(keras)  # before _gpus: it must precede JAX's first device query
     gpus = _gpus(backend)
     if device == "gpu" and not gpus:
         fix = {"tensorflow": "is tensorflow[and-cuda] installed and the driver loaded?",

@@ -19,7 +19,7 @@ from typing import Any
 
 from dlcli import runtime
 from dlcli.integrations import tracking
-from dlcli.runtime import interrupts
+from dlcli.runtime import interrupts, multihost
 from dlcli.model.baseline import Baseline, score_baseline
 from dlcli.config import DiagnosisConfig, ExperimentConfig, dump_yaml
 from dlcli.data import Dataset, is_streamed, keras_inputs, prepare
@@ -282,13 +282,17 @@ def fit_model(model: Any, cfg: ExperimentConfig, data: Dataset, callbacks: list[
     """``model.fit`` on train (validated on val) with the config's fit settings: the one fit that ``train``
     and every ``tune`` trial run. ``callbacks`` come after the config's own; ``overrides`` (epochs,
     initial_epoch) are for hyperband's shortened trials. Returns the History."""
-    train = keras_inputs(data.x_train, data.y_train, cfg.fit.batch_size)
-    val = keras_inputs(data.x_val, data.y_val, cfg.fit.batch_size) if len(data.x_val) else None
+    train = keras_inputs(*multihost.local_inputs(data.x_train, data.y_train, cfg.fit.batch_size))
+    val = keras_inputs(*multihost.local_inputs(data.x_val, data.y_val, cfg.fit.batch_size)) if len(data.x_val) \
+        else None
     # An image folder's loader reshuffles its files each epoch itself (Keras would warn that `shuffle` is ignored).
     shuffle = cfg.fit.shuffle and not is_streamed(data.x_train)
     settings = {"epochs": cfg.fit.epochs, "shuffle": shuffle, **overrides}
-    return model.fit(**train, validation_data=val and (val["x"], val.get("y")), verbose=verbose,
-                     callbacks=[*callbacks_for(cfg), *callbacks], **settings)
+    history = model.fit(**train, validation_data=val and (val["x"], val.get("y")), verbose=verbose,
+                        callbacks=[*callbacks_for(cfg), *callbacks], **settings)
+    if multihost.process_count() > 1:  # every process holds the whole trained model: it scores and saves alone
+        runtime.import_keras().distribution.set_distribution(None)
+    return history
 
 
 BACKUP_DIR = "backup"

@@ -37,6 +37,8 @@ import keras_tuner as kt  # noqa: E402 - after import_keras, which hides TensorF
 from keras_tuner.src import config as kt_config  # noqa: E402
 from keras_tuner.src import utils as kt_utils  # noqa: E402
 
+from dlcli.tune import leases  # noqa: E402 - imports keras_tuner too
+
 _VERBOSE = os.environ.get("DLCLI_VERBOSE") == "1"
 # keras-tuner prints the traceback of every failed trial; dlcli reports the reason instead (the
 # traceback stays in tuner/trial_<id>/trial.json). TensorFlow warns that each trial's new model
@@ -415,7 +417,10 @@ class Session:
 
         self.tuner.save()  # as keras-tuner's chief does before serving
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
-        servicer = oracle_chief.OracleServicer(self.oracle)
+        if wait_for_others:  # workers on other machines: each trial on a lease, taken back from a lost worker
+            servicer = leases.LeasedServicer(self.oracle, leases.worker_timeout(), self._on_reclaim)
+        else:  # local workers: one that dies fails the search (see below)
+            servicer = oracle_chief.OracleServicer(self.oracle)
         protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
         try:
             bound = server.add_insecure_port(f"{ip}:{port}")
@@ -435,6 +440,8 @@ class Session:
             while not (servicer.stop_triggered and oracle_chief.exit_chief(self.oracle)):
                 if not wait_for_others and all(w.poll() is not None for w in self.workers):
                     break
+                if wait_for_others:
+                    servicer.reclaim()
                 interrupts.checkpoint("serving")
                 time.sleep(0.25)
             for worker in self.workers:
@@ -446,6 +453,13 @@ class Session:
             codes = ", ".join(f"worker{i}: {code}" for i, code in failed) or "all 0"
             raise RunFailed(f"the worker processes exited ({codes}) before the search finished; see "
                             f"{self.run_dir / 'workers'}/*.log; continue with --resume {self.run_dir}")
+
+    def _on_reclaim(self, tuner_id: str, trial_id: str) -> None:
+        if self.progress is not None:
+            self.progress(TrialEvent("note", reason=(
+                f"  worker {tuner_id} has not been heard from for {leases.worker_timeout():g} s "
+                f"({leases.WORKER_TIMEOUT_VARIABLE}): trial {int(trial_id) + 1} (id {trial_id}) goes to the "
+                f"next worker that asks, and runs again from its start")))
 
     def stop_workers(self) -> None:
         """Stop the local worker processes this search started (each by its own pid): SIGTERM, which they
@@ -556,11 +570,13 @@ def run_worker(search: Search, run_dir: Path, data: Dataset, timeout: float, str
     from keras_tuner.src.distribute import oracle_client
 
     oracle_client.TIMEOUT = timeout  # keras-tuner's own: an hour for each call to a chief that may be gone
+    address = f"{os.environ.get('KERASTUNER_ORACLE_IP')}:{os.environ.get('KERASTUNER_ORACLE_PORT')}"
     try:
-        Session(search, run_dir, data, None, strategy=strategy).run()
+        session = Session(search, run_dir, data, None, strategy=strategy)
+        with leases.Heartbeat(session.tuner.oracle, address, os.environ["KERASTUNER_TUNER_ID"], timeout):
+            session.run()
     except grpc.RpcError as exc:
         code = getattr(exc, "code", lambda: None)()
-        address = f"{os.environ.get('KERASTUNER_ORACLE_IP')}:{os.environ.get('KERASTUNER_ORACLE_PORT')}"
         raise RunError(f"the search's chief at {address} did not answer for {timeout:g} s ({getattr(code, 'name', exc)})"
                        f"; this worker stops. If the chief is gone, continue the search with: dlcli tune "
                        f"{Path(run_dir) / 'config.yaml'} --resume {run_dir}") from None
