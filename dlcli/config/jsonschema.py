@@ -1,6 +1,6 @@
 """The JSON Schema of the experiment config, for editors and other tools.
 
-It is generated from the pydantic models in ``config.py`` (the same ones that validate a config),
+It is generated from the pydantic models in ``dlcli.config`` (the same ones that validate a config),
 so it never disagrees with ``dlcli train``: each field's description, default, allowed values and
 examples come from there. ``dlcli schema`` prints it; the copy shipped as ``dlcli.schema.json`` at
 the repository root is what ``configs/*.yaml`` point editors at, through their first line::
@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from dlcli.config import ExperimentConfig
+from dlcli.config.experiment import ExperimentConfig
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_FILE = "dlcli.schema.json"

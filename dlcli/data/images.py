@@ -10,9 +10,13 @@ stratified. Training images are reshuffled each epoch by the loader (a seeded bu
 so ``fit.shuffle`` does not apply.
 
 The splits stay ``tf.data`` pipelines, decoded as they are read (nothing is held in memory);
-``data.keras_inputs`` batches and prefetches them. The folder is checked in plain Python, before
+``dataset.keras_inputs`` batches and prefetches them. The folder is checked in plain Python, before
 TensorFlow is imported: a missing folder, no or one class sub-folder, an empty class folder or an
 unreadable image is one message naming ``data.source``.
+
+``prepare.py`` imports this module, so it imports only the lower data modules (``checks``, ``dataset``,
+``labels``, ``scaling``), never the ``dlcli.data`` package; TensorFlow (and PIL) only inside the functions that
+load a folder, so importing it is cheap (``dlcli init`` reads ``IMAGE_SUFFIXES`` from here).
 """
 
 from __future__ import annotations
@@ -29,8 +33,11 @@ import numpy as np
 
 from dlcli import runtime
 from dlcli.config import DataConfig, ExperimentConfig, SplitConfig
-from dlcli.data import Dataset, Preprocessing, check_data_file, encode_indices, input_shape_for, label_encoding
-from dlcli.errors import ConfigError, DataError, allowed_list
+from dlcli.data.checks import check_data_file
+from dlcli.data.dataset import Dataset, Preprocessing
+from dlcli.data.labels import check_two_classes, encode_indices, label_encoding
+from dlcli.data.scaling import PIXEL_MAX, input_shape_for
+from dlcli.errors import ConfigError, DataError, first_line
 
 # What keras.utils.image_dataset_from_directory reads (suffixes matched case-insensitively, as Keras does).
 IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
@@ -75,7 +82,7 @@ def check_image_settings_unused(dcfg: DataConfig) -> None:
     """``image_size`` / ``color_mode`` changed on a source that is not an image folder are an error: they
     would silently do nothing. Their defaults pass, since every run's resolved config.yaml lists them."""
     if dcfg.kind == "file" and not os.path.exists(dcfg.source):  # False too for a path the OS refuses (too long)
-        return  # a mistyped folder: data.load_raw says that it does not exist
+        return  # a mistyped folder: sources.load_raw says that it does not exist
     for name in ("image_size", "color_mode"):
         value, default = getattr(dcfg, name), DataConfig.model_fields[name].default
         if value != default:
@@ -151,7 +158,7 @@ def check_images(index: FolderIndex, color_mode: str) -> str:
         DataError: naming the first file that cannot be read or is not a BMP, GIF, JPEG or PNG image.
         ConfigError: ``color_mode`` is one TensorFlow cannot decode an image's format into.
     """
-    from PIL import Image
+    from PIL import Image  # lazy: start-up speed
 
     digest = hashlib.sha256()
     for rel in sorted(index.files):
@@ -163,8 +170,8 @@ def check_images(index: FolderIndex, color_mode: str) -> str:
                 image_format = image.format
                 image.verify()  # the header and, for PNG, every chunk's checksum
         except Exception as exc:  # OSError, PIL's UnidentifiedImageError, SyntaxError for broken chunks
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise DataError(f"data.source: {path} is not a readable image ({reason}); remove or replace it") from None
+            raise DataError(f"data.source: {path} is not a readable image ({first_line(exc)}); remove or replace "
+                            f"it") from None
         if color_mode not in COLOR_MODES[image_format]:
             raise ConfigError("data.color_mode", f"{color_mode!r} cannot be decoded from {image_format} images such as "
                               f"{path} (TensorFlow reads {image_format} as {' or '.join(COLOR_MODES[image_format])}); "
@@ -206,16 +213,15 @@ def prepare_folder(cfg: ExperimentConfig) -> FolderDataset:
     index = index_folder(Path(dcfg.source))
     encoding = label_encoding(cfg.compile.loss)
     names = index.class_names
-    if encoding == "binary" and len(names) != 2:
-        raise ConfigError("compile.loss", f"a binary loss needs exactly 2 classes, the folder has {len(names)} "
-                          f"({allowed_list(names, 6)}); use sparse_categorical_crossentropy with a softmax output")
+    if encoding == "binary":
+        check_two_classes(names, "the folder")
     n_train, n_val, n_test = split_sizes(len(index.files), dcfg.split)
     fingerprint = check_images(index, dcfg.color_mode)
     sample_shape = [*dcfg.image_size, CHANNELS[dcfg.color_mode]]
     prep = Preprocessing(
         task="classification", encoding=encoding, scale=dcfg.scale, sample_shape=sample_shape,
         input_shape=input_shape_for(tuple(sample_shape), dcfg.reshape), class_names=names,
-        factor=np.asarray(1.0 / 255.0, dtype=np.float32) if dcfg.scale == "rescale" else None,
+        factor=np.asarray(1.0 / PIXEL_MAX, dtype=np.float32) if dcfg.scale == "rescale" else None,
     )
     train, held = _load(cfg, index, encoding)
     if len(train.file_paths) + len(held.file_paths) != len(index.files) or len(train.file_paths) != n_train:
@@ -258,7 +264,7 @@ def _load(cfg: ExperimentConfig, index: FolderIndex, encoding: str) -> tuple[Any
 
 def _to_model_input(ds: Any, prep: Preprocessing) -> Any:
     """``ds`` with the scaling (x / 255) and reshape of ``prep`` applied, keeping its ``file_paths``."""
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: imports TensorFlow (only an image folder's pipelines need it)
 
     factor = None if prep.factor is None else float(prep.factor)
     reshape = prep.input_shape != prep.sample_shape

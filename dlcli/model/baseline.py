@@ -16,7 +16,7 @@ import numpy as np
 
 from dlcli.config import ExperimentConfig
 from dlcli.data import Dataset, Preprocessing
-from dlcli.model import resolve_metrics
+from dlcli.model.compile import resolve_metrics
 from dlcli.runs import BASELINE_SPLIT
 from dlcli.runtime import import_keras
 

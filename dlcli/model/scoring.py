@@ -23,13 +23,11 @@ import numpy as np
 
 from dlcli.config import ExperimentConfig
 from dlcli.data import Preprocessing, is_streamed, keras_inputs
-from dlcli.model import resolve_metrics
+from dlcli.model.compile import resolve_metrics
 from dlcli.runtime import import_keras
 
 # Predictions are scored this many at a time (their loss is cheap; it is the graph tracing that costs).
 SCORING_BATCH = 65_536
-# Extra columns of a model with regularizers: loss = data_loss + regularization.
-PENALTY_COLUMNS = ("data_loss", "regularization")
 
 
 def keras_scores(model: Any, cfg: ExperimentConfig, prep: Preprocessing, x: Any, y: np.ndarray,

@@ -1,7 +1,7 @@
 """Fit diagnosis: does a trained model look underfit, overfit or a good fit?
 
 The rule is the one from the course material (bias and variance), with each error measured against
-the trivial baseline's (``dlcli/baseline.py``: a model that ignores its inputs and always predicts the
+the trivial baseline's (``dlcli/model/baseline.py``: a model that ignores its inputs and always predicts the
 train split's class shares, or its mean target) on the same split:
 
 - the *relative error* of a split is the model's error divided by the baseline's: 0 is perfect, 1 is
@@ -19,7 +19,7 @@ underfit: on Titanic, a good model's training error of 0.17 is high next to 0.10
 the 0.38 that always answering the majority class gets wrong.
 
 Pure Python (no TensorFlow, no NumPy): ``dlcli runs show`` uses it too and must stay instant.
-The inputs are the rows of ``metrics.csv``, the baseline's scores per split (computed in ``train.py``,
+The inputs are the rows of ``metrics.csv``, the baseline's scores per split (computed in ``dlcli.train``,
 saved in ``diagnosis.json``) and the columns of ``history.csv``.
 """
 
@@ -188,7 +188,7 @@ def diagnose(
         history: ``history.csv`` as columns: ``{"loss": [...], "val_loss": [...], ...}``.
         settings: the thresholds (``diagnosis:`` config section); defaults if None.
         baseline: the trivial baseline's scores on each split, rows like ``metrics`` (``Baseline.rows``
-            in ``dlcli/baseline.py``); without them the verdict is ``unknown``.
+            in ``dlcli/model/baseline.py``); without them the verdict is ``unknown``.
 
     Returns:
         The diagnosis; its verdict is ``unknown`` (with a note) when the numbers are missing.

@@ -3,7 +3,7 @@
 :func:`inspect_data` reads a table's columns and dtypes and its target's classes (or range), an .npz
 file's arrays, a bundled dataset, or an image folder's classes and one image's size, and checks them
 against the task, so that a mistake (a missing target column, text where regression needs numbers)
-is one message before anything is written. ``starter.py`` turns the :class:`DataSummary` into YAML.
+is one message before anything is written. ``text.py`` turns the :class:`DataSummary` into YAML.
 
 No TensorFlow here.
 """
@@ -18,9 +18,10 @@ from typing import Any, Literal, get_args
 import numpy as np
 
 from dlcli.config import BUNDLED_DATASETS, FILE_SUFFIXES, KERAS_DATASETS, DataConfig
-from dlcli.data import check_data_file
-from dlcli.errors import ConfigError, DataError, allowed_list, did_you_mean
+from dlcli.data import PIXEL_MAX, check_data_file, load_raw, load_table
+from dlcli.data.columns import plan_columns
 from dlcli.data.images import IMAGE_SUFFIXES
+from dlcli.errors import ConfigError, DataError, allowed_list, did_you_mean
 
 Task = Literal["classification", "regression", "image"]
 TASKS: tuple[str, ...] = get_args(Task)
@@ -28,6 +29,11 @@ TASKS: tuple[str, ...] = get_args(Task)
 TARGET_NAMES = ("target", "label", "labels", "class", "y")
 BUNDLED_REGRESSION = ("diabetes",)
 MAX_IMAGE_SIDE = 128  # larger images are resized down to this: a small CNN on a CPU stays quick
+# init's choice of data.scale for tables and numeric arrays, written into the config on purpose: the schema's
+# default (none) leaves features as they are, which suits data already scaled, but a starter config must train
+# well as written, and a Dense network learns poorly from features of very different ranges. Pixels get
+# rescale instead (see _inspect_npz, _inspect_images).
+STARTER_SCALE, STARTER_SCALE_NOTE = "standard", "z-score each feature, fitted on the train split only"
 
 
 @dataclass
@@ -41,8 +47,8 @@ class DataSummary:
     target: str | None = None
     classes: list[str] | None = None  # in the order dlcli numbers them
     counts: list[int] | None = None
-    scale: str = "standard"
-    scale_note: str = "z-score each feature, fitted on the train split only"
+    scale: str = STARTER_SCALE
+    scale_note: str = STARTER_SCALE_NOTE
     flatten: bool = False  # samples are arrays (e.g. 8x8 images) for a Dense network
     image_size: list[int] | None = None
     color_mode: str | None = None
@@ -98,8 +104,6 @@ def inspect_data(task: Task, data: str, target: str | None, config_dir: Path) ->
 
 
 def _inspect_bundled(task: Task, name: str) -> DataSummary:
-    from dlcli.data import load_raw
-
     raw = load_raw(DataConfig(source=name))
     natural = "regression" if name in BUNDLED_REGRESSION else "classification"
     if task != natural:
@@ -118,9 +122,6 @@ def _inspect_bundled(task: Task, name: str) -> DataSummary:
 
 
 def _inspect_table(task: Task, path: Path, source: str, target: str | None) -> DataSummary:
-    from dlcli.data.columns import plan_columns
-    from dlcli.data import load_table
-
     df = load_table(path)
     columns = list(df.columns)
     notes: list[str] = []
@@ -154,8 +155,6 @@ def _inspect_table(task: Task, path: Path, source: str, target: str | None) -> D
 
 
 def _inspect_npz(task: Task, path: Path, source: str) -> DataSummary:
-    from dlcli.data import load_raw
-
     raw = load_raw(DataConfig(source=str(path)))
     x, y = raw.x, np.asarray(raw.y)
     if y.ndim != 1:
@@ -164,7 +163,7 @@ def _inspect_npz(task: Task, path: Path, source: str) -> DataSummary:
                           about=[f"Data: {path.name}: x {list(x.shape)}, y {list(np.shape(raw.y))}."])
     if x.ndim > 2:
         summary.flatten = True
-    pixels = x.ndim > 2 and x.min() >= 0 and 1 < x.max() <= 255 and np.array_equal(x, np.round(x))
+    pixels = x.ndim > 2 and x.min() >= 0 and 1 < x.max() <= PIXEL_MAX and np.array_equal(x, np.round(x))
     if pixels:
         summary.scale, summary.scale_note = "rescale", "x / 255: the values look like pixels 0..255"
     _set_target(summary, y, f"{path}: y", "y")
@@ -218,7 +217,7 @@ def _inspect_images(folder: Path, source: str) -> DataSummary:
 
 
 def _image_size(path: Path) -> tuple[int, int, str]:
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError  # lazy: start-up speed
 
     try:
         with Image.open(path) as image:

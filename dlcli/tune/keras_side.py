@@ -1,371 +1,40 @@
-"""keras-tuner's side of ``dlcli tune``: the space as hyperparameters, the HyperModel, the Tuner,
-the Oracle and the gRPC chief that serves it to worker processes.
+"""keras-tuner's side of ``dlcli tune``: one search in one run directory (``Session``): the oracle, the
+tuner, the trials table, the gRPC chief that serves the oracle to worker processes, and a worker's loop.
 
-Imports keras_tuner (and so TensorFlow) at the top: only ``tune.py`` imports this module, inside
-the functions that run a search.
+Imports keras_tuner (and so TensorFlow) at the top: ``dlcli.tune`` imports this module only inside the
+functions that run a search (start-up speed).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import io
-import json
-import logging
 import math
 import os
 import subprocess
 import time
 from collections.abc import Callable
+from concurrent import futures
 from pathlib import Path
 from typing import Any
 
-from dlcli import runtime
-from dlcli.runtime import interrupts
-from dlcli.config import ExperimentConfig
-from dlcli.data import Dataset, prepare
-from dlcli.errors import ConfigError, RunError, RunFailed
-from dlcli.model import build_model
-from dlcli.runs import (atomic_write_text, check_free_space, damaged, json_object, read_run_file, replacing,
-                        write_csv)
-from dlcli.integrations.tracking import TENSORBOARD_DIR, tensorboard_callbacks
-from dlcli.train import checkpoint_bytes, fit_model, history_keys, order_keys, stop_on_nan
-from dlcli.tune import TUNER_DIR, Search, TrialEvent
+import grpc
 
-keras = runtime.import_keras()
-import keras_tuner as kt  # noqa: E402 - after import_keras, which hides TensorFlow's start-up noise
-from keras_tuner.src import config as kt_config  # noqa: E402
-from keras_tuner.src import utils as kt_utils  # noqa: E402
+from dlcli.data import Dataset
+from dlcli.errors import RunError, RunFailed
+from dlcli.integrations import TENSORBOARD_DIR, tensorboard_callbacks
+from dlcli.runs import json_object, read_run_file, write_csv
+from dlcli.runtime import interrupts, private
+from dlcli.train import history_keys
+from dlcli.tune.events import TrialEvent
+from dlcli.tune.leases import WORKER_TIMEOUT_VARIABLE, Heartbeat, LeasedServicer, worker_timeout
+from dlcli.tune.oracle import make_oracle
+from dlcli.tune.search import TUNER_DIR, Search
+from dlcli.tune.space import expected_trials, trial_values
+from dlcli.tune.trials import Datasets, TrialModel, TrialTuner
 
-from dlcli.tune import leases  # noqa: E402 - imports keras_tuner too
-
-_VERBOSE = os.environ.get("DLCLI_VERBOSE") == "1"
-# keras-tuner prints the traceback of every failed trial; dlcli reports the reason instead (the
-# traceback stays in tuner/trial_<id>/trial.json). TensorFlow warns that each trial's new model
-# retraces its functions, which is expected here. --verbose shows both.
-kt_config.DEBUG = _VERBOSE
-if not _VERBOSE:
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
-
-
-def _save_json(path: str, obj: Any) -> str:
-    """keras-tuner's state files (oracle.json, trial.json, ...) written whole or not at all: keras-tuner writes
-    them in place, and a search killed mid-write could not be resumed."""
-    text = json.dumps(obj)
-    atomic_write_text(Path(path), text)
-    return text
-
-
-kt_utils.save_json = _save_json  # what keras-tuner's Stateful.save calls
-
-# The one lookup from `tune.strategy` to keras-tuner's search algorithms.
-ORACLES: dict[str, type] = {
-    "grid": kt.oracles.GridSearchOracle,
-    "random": kt.oracles.RandomSearchOracle,
-    "bayesian": kt.oracles.BayesianOptimizationOracle,
-    "hyperband": kt.oracles.HyperbandOracle,
-}
+# keras-tuner's trial status -> the status column of trials.csv.
 STATUS = {"COMPLETED": "completed", "FAILED": "failed", "INVALID": "failed", "RUNNING": "running"}
-
-
-# ---------------------------------------------------------------------------------------------
-# The space
-
-
-def declare_space(hp: kt.HyperParameters, space: dict[str, Any]) -> None:
-    """One keras-tuner hyperparameter per dotted path: a list -> hp.Choice, a range -> hp.Int / hp.Float."""
-    for path, entry in space.items():
-        if isinstance(entry, list):
-            hp.Choice(path, entry)
-        elif entry.is_int:
-            hp.Int(path, entry.min, entry.max, step=entry.step, sampling=entry.sampling)
-        else:
-            top = float(entry.max)
-            if entry.step is not None and entry.sampling == "linear":
-                # keras-tuner counts floor((max - min) / step) + 1 values in floating point, which drops
-                # max when e.g. 0.5 / 0.1 comes out as 4.999...; a nudge far below one step keeps it.
-                top += entry.step * 1e-6
-            hp.Float(path, float(entry.min), top, step=entry.step, sampling=entry.sampling)
-
-
-def space_size(space: dict[str, Any]) -> int | None:
-    """How many combinations the space holds; None if a range is continuous."""
-    hp = kt.HyperParameters()
-    declare_space(hp, space)
-    size = 1
-    for param in hp.space:
-        if getattr(param, "step", 1) is None:
-            return None
-        size *= len(list(param.values))
-    return size
-
-
-def trial_values(values: dict[str, Any], space: dict[str, Any]) -> dict[str, Any]:
-    """A trial's value for each space path; floats rounded to 12 digits (0.30000000000000004 -> 0.3)."""
-    return {path: float(f"{values[path]:.12g}") if isinstance(values.get(path), float) else values.get(path)
-            for path in space}
-
-
-def expected_trials(search: Search, oracle: kt.Oracle) -> int | None:
-    """How many trials the search will run at most (for "trial k of N"); None if unknown."""
-    tune = search.tune
-    if tune.strategy == "hyperband":
-        try:  # the oracle's own bracket sizes
-            count = sum(oracle._get_size(b, r) for b in range(oracle._get_num_brackets()) for r in range(b + 1))
-        except AttributeError:
-            count = None
-    else:
-        count = space_size(tune.space)
-    if tune.max_trials is not None:
-        count = min(count, tune.max_trials) if count else tune.max_trials
-    return count
-
-
-# ---------------------------------------------------------------------------------------------
-# The oracle
-
-
-class OracleHooks:
-    """Mixed into keras-tuner's oracles (see ``make_oracle``).
-
-    - reports each trial as it starts and ends (in the process that holds the oracle: this one, or
-      the chief that serves it to the workers);
-    - after too many failed trials in a row, stops handing out trials instead of raising inside
-      ``end_trial``, which in distributed mode would kill a gRPC call and leave the workers waiting;
-    - restores grid search's order of tried combinations on reload, which keras-tuner 1.4.8 does not
-      save (a resumed grid search would otherwise stop at once).
-    """
-
-    listener: Callable[[str, Any, str | None], None] | None = None
-    gave_up: str | None = None
-
-    # A trial's start and end each write its trial.json and oracle.json: a signal waits until both are
-    # written (and the oracle's lock released), or a resumed search would skip or repeat the trial.
-    def create_trial(self, tuner_id: str) -> Any:
-        with interrupts.deferred():
-            return self._create_trial(tuner_id)
-
-    def end_trial(self, trial: Any) -> None:
-        with interrupts.deferred():
-            self._end_trial(trial)
-
-    @kt.synchronized
-    def _create_trial(self, tuner_id: str) -> Any:
-        known = tuner_id in self.ongoing_trials
-        trial = super().create_trial(tuner_id)
-        if trial.status == "RUNNING" and not known and self.listener is not None:
-            self.listener("start", trial, tuner_id)
-        return trial
-
-    @kt.synchronized
-    def _end_trial(self, trial: Any) -> None:
-        super().end_trial(trial)
-        if self.listener is not None:
-            self.listener("end", self.trials[trial.trial_id], None)
-
-    def populate_space(self, trial_id: str) -> dict[str, Any]:
-        if self.gave_up:
-            return {"status": "STOPPED", "values": None}
-        return super().populate_space(trial_id)
-
-    def _check_consecutive_failures(self) -> None:
-        failed = 0
-        for trial_id in reversed(self.end_order):
-            if self.trials[trial_id].status != "FAILED":
-                break
-            failed += 1
-        if failed >= self.max_consecutive_failed_trials:
-            self.gave_up = (f"{failed} trials in a row failed (tune.max_consecutive_failed_trials: "
-                            f"{self.max_consecutive_failed_trials})")
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        super().set_state(state)
-        if isinstance(self, kt.oracles.GridSearchOracle) and self.trials:
-            def compare(a: str, b: str) -> int:
-                return self._compare(self.trials[a].hyperparameters.values, self.trials[b].hyperparameters.values)
-
-            ordered = sorted(self.trials, key=functools.cmp_to_key(compare))
-            self._ordered_ids = type(self._ordered_ids)()
-            for trial_id in ordered:
-                self._ordered_ids.insert(trial_id)
-            self._populate_next = list(ordered)
-
-
-def make_oracle(search: Search) -> kt.Oracle:
-    """keras-tuner's oracle for ``tune.strategy``, seeded with the config seed."""
-    tune = search.tune
-    base = ORACLES[tune.strategy]
-    cls = type(f"Dlcli{base.__name__}", (OracleHooks, base), {})
-    # keras-tuner reads seed 0 as "no seed" and draws a random one; 0 is passed on as 2**31 instead.
-    options = {"objective": kt.Objective(search.objective, search.direction), "seed": search.cfg.seed or 2**31,
-               "max_consecutive_failed_trials": tune.max_consecutive_failed_trials}
-    if tune.strategy == "hyperband":
-        oracle = cls(max_epochs=search.base_cfg.fit.epochs, factor=tune.factor, **options)
-        oracle.max_trials = tune.max_trials  # an optional cap, checked by Oracle.create_trial
-    else:
-        oracle = cls(max_trials=tune.max_trials, **options)
-    oracle.verbose = 0  # dlcli reports progress itself
-    return oracle
-
-
-# ---------------------------------------------------------------------------------------------
-# The HyperModel and the Tuner: one trial = one `dlcli train` with the trial's config
-
-
-def _data_key(cfg: ExperimentConfig) -> str:
-    # Everything data.prepare reads: the data section, the loss (label encoding) and the seed (splits).
-    return json.dumps([cfg.data.model_dump(mode="json"), cfg.compile.loss, cfg.seed], sort_keys=True)
-
-
-class Datasets:
-    """Prepared data, reused by every trial with the same data settings (re-prepared only when a
-    searched ``data.*`` value changes them). Holds one dataset at a time, so memory stays flat."""
-
-    def __init__(self, cfg: ExperimentConfig, data: Dataset):
-        self._key, self._data = _data_key(cfg), data
-
-    def get(self, cfg: ExperimentConfig) -> Dataset:
-        key = _data_key(cfg)
-        if key != self._key:
-            self._data = None
-            self._data, self._key = prepare(cfg), key
-        return self._data
-
-
-class TrialModel(kt.HyperModel):
-    """Builds a trial's model with ``model.build_model`` and fits it with ``train.fit_model``.
-
-    ``TrialTuner.run_trial`` sets ``cfg`` (the trial's config) before keras-tuner calls ``build`` and
-    ``fit`` once per execution; execution i is seeded with ``seed + i``, so execution 0 is exactly what
-    ``dlcli train`` does with the trial's config. Its final weights are saved for the best model.
-    """
-
-    def __init__(self, search: Search, datasets: Datasets):
-        super().__init__(name="dlcli_trial")
-        self.search = search
-        self.datasets = datasets
-        self.begin(None, None)
-
-    def begin(self, cfg: ExperimentConfig | None, trial_dir: Path | None) -> None:
-        self.cfg, self.trial_dir = cfg, trial_dir
-        self.execution = 0
-        self.epochs_run = 0
-        self.finals: list[dict[str, float]] = []
-
-    def declare_hyperparameters(self, hp: kt.HyperParameters) -> None:
-        declare_space(hp, self.search.tune.space)
-
-    def build(self, hp: kt.HyperParameters) -> Any:
-        keras.utils.set_random_seed(self.cfg.seed + self.execution)
-        return build_model(self.cfg, self.datasets.get(self.cfg).prep)
-
-    def fit(self, hp: kt.HyperParameters, model: Any, *args: Any, **kwargs: Any) -> Any:
-        cfg = self.cfg
-        hyperband = {k: kwargs[k] for k in ("epochs", "initial_epoch") if k in kwargs}
-        callbacks = [stop_on_nan(), *kwargs.get("callbacks", [])]
-        history = fit_model(model, cfg, self.datasets.get(cfg), callbacks, verbose=0, **hyperband)
-        logs = history.history
-        self.epochs_run += len(history.epoch)
-        nan = next((i for i, v in enumerate(logs.get("loss", [])) if not math.isfinite(v)), None)
-        if nan is not None:
-            raise kt.errors.FailedTrialError(f"the loss became NaN at epoch {history.epoch[nan] + 1}; try a lower "
-                                             f"learning rate")
-        self.finals.append({k: float(v[-1]) for k, v in logs.items() if v})
-        if self.execution == 0:
-            path = self.trial_dir / "model.weights.h5"
-            check_free_space(path.parent, checkpoint_bytes(model), "the trial's weights")
-            with replacing(path) as tmp:
-                model.save_weights(tmp)
-            rows = [{"epoch": e + 1, **{k: float(logs[k][i]) for k in order_keys(logs)}}
-                    for i, e in enumerate(history.epoch)]
-            write_csv(self.trial_dir / "history.csv", rows)
-        self.execution += 1
-        return history
-
-
-class TrialTuner(kt.Tuner):
-    """keras-tuner's Tuner, running each trial through ``TrialModel`` and recording, in
-    ``tuner/trial_<id>/dlcli.json``, what trials.csv shows beyond keras-tuner's own trial.json."""
-
-    def __init__(self, search: Search, **kwargs: Any):
-        self.spec = search  # not `self.search`: that is keras-tuner's search()
-        super().__init__(**kwargs)
-        if self._is_worker():
-            ask = self.oracle.create_trial
-
-            def create_trial(tuner_id: str) -> Any:
-                trial = ask(tuner_id)
-                if trial.status == "IDLE":  # keras-tuner's worker loop asks again at once: do not spin
-                    time.sleep(0.5)
-                return trial
-
-            self.oracle.create_trial = create_trial
-
-    def on_trial_end(self, trial: Any) -> None:
-        with interrupts.deferred():  # the oracle's end of the trial and the tuner's state, saved together
-            super().on_trial_end(trial)
-
-    def _populate_initial_space(self) -> None:
-        # keras-tuner also builds the model here to discover conditional hyperparameters; a dlcli
-        # space has none, and one invalid default combination must fail one trial, not the search.
-        hp = self.oracle.get_space()
-        self.hypermodel.declare_hyperparameters(hp)
-        self.oracle.update_space(hp)
-
-    def _build_hypermodel(self, hp: kt.HyperParameters) -> Any:
-        model = super()._build_hypermodel(hp)
-        if "tuner/trial_id" in hp.values:  # hyperband continues an earlier trial from its best epoch
-            load_weights(model, self._get_checkpoint_fname(hp.values["tuner/trial_id"]))
-        return model
-
-    def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
-        hp = trial.hyperparameters.values
-        values = trial_values(hp, self.spec.tune.space)
-        trial_dir = Path(self.get_trial_dir(trial.trial_id))
-        record: dict[str, Any] = {"trial_id": trial.trial_id, "worker": self.tuner_id, "values": values}
-        start = time.monotonic()
-        model: TrialModel = self.hypermodel
-        try:
-            model.begin(self.spec.trial_config(values), trial_dir)
-            if "tuner/epochs" in hp:  # hyperband: a shortened run, or the continuation of an earlier trial
-                kwargs.update(epochs=hp["tuner/epochs"], initial_epoch=hp["tuner/initial_epoch"])
-            with runtime.releasing_traced_graphs():  # keeps memory flat from trial to trial
-                results = super().run_trial(trial, *args, **kwargs)
-        except kt.errors.FatalError:
-            raise
-        except Exception as exc:
-            reason = str(exc) if isinstance(exc, (ConfigError, kt.errors.FailedTrialError)) else \
-                f"{type(exc).__name__}: {_first_line(exc)}"
-            record.update(status="failed", reason=reason, epochs_run=model.epochs_run,
-                          seconds=round(time.monotonic() - start, 3))
-            _write_json(trial_dir / "dlcli.json", record)
-            raise kt.errors.FailedTrialError(reason) from exc
-        finals = model.finals
-        final = {k: sum(f[k] for f in finals) / len(finals) for k in order_keys(finals[0]) if all(k in f for f in finals)}
-        record.update(status="completed", reason=None, final=final, epochs_run=model.epochs_run,
-                      seconds=round(time.monotonic() - start, 3))
-        _write_json(trial_dir / "dlcli.json", record)
-        return results
-
-
-def load_weights(model: Any, path: str | Path) -> None:
-    """Load weights saved by ``save_weights``, optimizer state included (so the optimizer is built first)."""
-    model.optimizer.build(model.trainable_variables)
-    try:
-        model.load_weights(path)
-    except Exception as exc:  # missing, truncated or not HDF5: h5py and Keras raise several kinds
-        raise damaged(Path(path), _first_line(exc)[:160], "restore it, or run that trial again in a new "
-                      "search") from None
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    return lines[0] if lines else type(exc).__name__
-
-
-def _write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
-
 
 # ---------------------------------------------------------------------------------------------
 # A search in a run directory
@@ -409,16 +78,11 @@ class Session:
         port). Unless ``wait_for_others`` (workers on other machines may still connect), the search
         also ends when every local worker has exited.
         """
-        import grpc
-        from concurrent import futures
-
-        from keras_tuner.src import protos
-        from keras_tuner.src.distribute import oracle_chief
-
+        protos, oracle_chief = private.keras_tuner_protos(), private.keras_tuner_oracle_chief()
         self.tuner.save()  # as keras-tuner's chief does before serving
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
         if wait_for_others:  # workers on other machines: each trial on a lease, taken back from a lost worker
-            servicer = leases.LeasedServicer(self.oracle, leases.worker_timeout(), self._on_reclaim)
+            servicer = LeasedServicer(self.oracle, worker_timeout(), self._on_reclaim)
         else:  # local workers: one that dies fails the search (see below)
             servicer = oracle_chief.OracleServicer(self.oracle)
         protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
@@ -457,8 +121,8 @@ class Session:
     def _on_reclaim(self, tuner_id: str, trial_id: str) -> None:
         if self.progress is not None:
             self.progress(TrialEvent("note", reason=(
-                f"  worker {tuner_id} has not been heard from for {leases.worker_timeout():g} s "
-                f"({leases.WORKER_TIMEOUT_VARIABLE}): trial {int(trial_id) + 1} (id {trial_id}) goes to the "
+                f"  worker {tuner_id} has not been heard from for {worker_timeout():g} s "
+                f"({WORKER_TIMEOUT_VARIABLE}): trial {int(trial_id) + 1} (id {trial_id}) goes to the "
                 f"next worker that asks, and runs again from its start")))
 
     def stop_workers(self) -> None:
@@ -566,18 +230,17 @@ def run_worker(search: Search, run_dir: Path, data: Dataset, timeout: float, str
     Raises:
         RunError: the chief did not answer for ``timeout`` seconds (it is gone, or not started yet).
     """
-    import grpc
-    from keras_tuner.src.distribute import oracle_client
-
-    oracle_client.TIMEOUT = timeout  # keras-tuner's own: an hour for each call to a chief that may be gone
+    # keras-tuner's own timeout: an hour for each call to a chief that may be gone.
+    private.keras_tuner_oracle_client().TIMEOUT = timeout
     address = f"{os.environ.get('KERASTUNER_ORACLE_IP')}:{os.environ.get('KERASTUNER_ORACLE_PORT')}"
     try:
         session = Session(search, run_dir, data, None, strategy=strategy)
-        with leases.Heartbeat(session.tuner.oracle, address, os.environ["KERASTUNER_TUNER_ID"], timeout):
+        with Heartbeat(session.tuner.oracle, address, os.environ["KERASTUNER_TUNER_ID"], timeout):
             session.run()
     except grpc.RpcError as exc:
         code = getattr(exc, "code", lambda: None)()
-        raise RunError(f"the search's chief at {address} did not answer for {timeout:g} s ({getattr(code, 'name', exc)})"
+        raise RunError(f"the search's chief at {address} did not answer for {timeout:g} s "
+                       f"({getattr(code, 'name', exc)})"
                        f"; this worker stops. If the chief is gone, continue the search with: dlcli tune "
                        f"{Path(run_dir) / 'config.yaml'} --resume {run_dir}") from None
 
@@ -589,6 +252,10 @@ def creation_order(trial_id: str) -> float:
 
 
 def _last_line(message: str | None) -> str | None:
-    """The last line of a keras-tuner trial message (a traceback): the error itself."""
+    """The last line of a keras-tuner trial message (a traceback): the error itself.
+
+    Not :func:`dlcli.errors.first_line`: keras-tuner keeps a failed trial's whole formatted traceback as text,
+    whose first line is "Traceback (most recent call last):"; the error comes last.
+    """
     lines = [ln.strip() for ln in (message or "").splitlines() if ln.strip()]
     return lines[-1] if lines else None

@@ -19,7 +19,7 @@ The worker's heartbeat also bounds how long a worker started by hand outlives it
 chief has not answered for ``$DLCLI_CHIEF_TIMEOUT`` seconds, the worker stops, even in the middle of a
 trial.
 
-Imports keras_tuner and grpc: only ``tuner.py`` imports this module.
+Imports keras_tuner and grpc: only ``keras_side`` imports this module.
 """
 
 from __future__ import annotations
@@ -32,31 +32,24 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
-import keras_tuner as kt
-from keras_tuner.src import protos
-from keras_tuner.src.distribute import oracle_chief
-from keras_tuner.src.engine import trial as trial_module
 
-from dlcli.errors import RunError
+from dlcli.runtime import private
+from dlcli.tune.keras_setup import kt
+from dlcli.tune.workers import env_seconds
 
 WORKER_TIMEOUT_VARIABLE = "DLCLI_WORKER_TIMEOUT"
 WORKER_TIMEOUT_DEFAULT = 60
 HEARTBEAT_SECONDS = 2.0
 _TUNER_KEY = "dlcli-tuner-id"  # gRPC metadata: which worker a heartbeat comes from
+# keras-tuner's chief/worker protocol: private modules (see dlcli.runtime.private).
+protos, oracle_chief = private.keras_tuner_protos(), private.keras_tuner_oracle_chief()
+TrialStatus = kt.engine.trial.TrialStatus
 
 
 def worker_timeout() -> float:
     """How long a chief waits for a silent worker before its trial goes to another: $DLCLI_WORKER_TIMEOUT."""
-    text = os.environ.get(WORKER_TIMEOUT_VARIABLE) or str(WORKER_TIMEOUT_DEFAULT)
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = 0.0
-    if not seconds > 2 * HEARTBEAT_SECONDS:
-        raise RunError(f"{WORKER_TIMEOUT_VARIABLE}={text!r}: expected a number of seconds above "
-                       f"{2 * HEARTBEAT_SECONDS:g} (workers renew their lease every {HEARTBEAT_SECONDS:g} s), e.g. "
-                       f"{WORKER_TIMEOUT_DEFAULT}")
-    return seconds
+    return env_seconds(WORKER_TIMEOUT_VARIABLE, WORKER_TIMEOUT_DEFAULT, 2 * HEARTBEAT_SECONDS,
+                       f" (workers renew their lease every {HEARTBEAT_SECONDS:g} s)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -67,9 +60,9 @@ def worker_timeout() -> float:
 def _create_or_wait(oracle: Any, tuner_id: str) -> Any:
     """keras-tuner's create_trial, except that "stop" becomes "wait" while another worker holds a trial."""
     trial = oracle.create_trial(tuner_id)
-    if trial.status == trial_module.TrialStatus.STOPPED and oracle.ongoing_trials and not oracle.gave_up:
+    if trial.status == TrialStatus.STOPPED and oracle.ongoing_trials and not oracle.gave_up:
         oracle.tuner_ids.add(tuner_id)  # create_trial removed it when it said stop
-        trial.status = trial_module.TrialStatus.IDLE
+        trial.status = TrialStatus.IDLE
     return trial
 
 
@@ -101,7 +94,7 @@ class LeasedServicer(oracle_chief.OracleServicer):
     def CreateTrial(self, request: Any, context: Any) -> Any:
         self.seen[request.tuner_id] = time.monotonic()
         trial = _create_or_wait(self.oracle, request.tuner_id)
-        if trial.status == trial_module.TrialStatus.STOPPED:
+        if trial.status == TrialStatus.STOPPED:
             self.stop_triggered = True
         return protos.get_service().CreateTrialResponse(trial=trial.to_proto())
 
@@ -148,7 +141,7 @@ class Heartbeat:
 
         def create_trial(tuner_id: str) -> Any:
             trial = create(tuner_id)
-            self.trial_id = trial.trial_id if trial.status == trial_module.TrialStatus.RUNNING else None
+            self.trial_id = trial.trial_id if trial.status == TrialStatus.RUNNING else None
             return trial
 
         def end_trial(trial: Any) -> None:

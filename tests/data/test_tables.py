@@ -219,16 +219,16 @@ def test_regression_target_scale_keeps_metrics_in_target_units(tmp_path, write_c
 
 
 def test_column_options_are_tunable_and_the_table_is_read_and_typed_once(shop_run, table_dir, tmp_path, monkeypatch):
-    from dlcli import data
-    from dlcli.data import columns
+    from dlcli.data import tables
+    from dlcli.data.columns import infer, values
 
     reads, typed = [], []
-    real_read, real_infer = data.read_table, columns.infer_column
-    monkeypatch.setattr(data, "read_table", lambda path: reads.append(path) or real_read(path))
-    monkeypatch.setattr(columns, "infer_column", lambda s, n, *a: typed.append(n) or real_infer(s, n, *a))
-    data._TABLE_CACHE.clear()
-    columns._INFERRED[:] = [None, {}]
-    columns._FACTORS.clear()
+    real_read, real_infer = tables.read_table, infer.infer_column
+    monkeypatch.setattr(tables, "read_table", lambda path: reads.append(path) or real_read(path))
+    monkeypatch.setattr(infer, "infer_column", lambda s, n, *a: typed.append(n) or real_infer(s, n, *a))
+    tables._TABLE_CACHE.clear()
+    infer._INFERRED[:] = [None, {}]
+    values._FACTORS.clear()
     cfg = yaml.safe_load((table_dir / "shop.yaml").read_text())
     cfg["data"]["source"] = str(table_dir / "shop.csv")
     cfg["data"]["columns"].pop("colour")  # inferred, and searched through its listed options below

@@ -334,7 +334,7 @@ def test_resume_refuses_a_run_with_a_link_inside(world, name):
 def disk_full_at(monkeypatch: pytest.MonkeyPatch, name: str, runs: Path | None = None) -> None:
     """Make the rename that completes each write of a file called ``name`` (in a run directory of ``runs``,
     or anywhere) fail as a full disk does: every write goes through that rename in ``dlcli.runs``."""
-    import dlcli.runs
+    import dlcli.runs.files
 
     real_replace = os.replace
 
@@ -343,7 +343,7 @@ def disk_full_at(monkeypatch: pytest.MonkeyPatch, name: str, runs: Path | None =
             raise OSError(errno.ENOSPC, "No space left on device", str(dst))
         real_replace(src, dst)
 
-    monkeypatch.setattr(dlcli.runs.os, "replace", full_disk)
+    monkeypatch.setattr(dlcli.runs.files.os, "replace", full_disk)
 
 
 WRITES = ["run.json", "config.yaml", "summary.txt", "preprocessing.json", "preprocessing.npz", "metrics.csv",

@@ -258,13 +258,13 @@ def test_existing_output_is_refused_unless_forced(cli, tmp_path):
 
 
 def test_a_failed_write_leaves_no_file(monkeypatch, tmp_path):
-    import dlcli.runs
+    import dlcli.runs.files
     from dlcli.errors import StorageError
 
     def full_disk(fd):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(dlcli.runs.os, "fsync", full_disk)
+    monkeypatch.setattr(dlcli.runs.files.os, "fsync", full_disk)
     with pytest.raises(StorageError, match="no space left on device while writing"):
         init_config("classification", "iris")
     assert list(tmp_path.iterdir()) == []

@@ -56,7 +56,7 @@ def test_mirrored_train_uses_two_replicas_and_matches_one_device(cli, write_conf
 # Records, as keras-tuner builds each trial's model, how many replicas the strategy in scope has.
 RECORD_TRIAL_SCOPES = textwrap.dedent("""
     import json, os, sys
-    from dlcli.tune import keras_side as tuner
+    from dlcli.tune import trials as tuner
 
     seen = []
     build = tuner.TrialModel.build

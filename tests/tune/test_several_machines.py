@@ -22,11 +22,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import read_csv, tiny_config
+from tests.conftest import read_csv, tiny_config
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]  # tests/tune/ -> the repository
 HOSTS = REPO / "examples" / "several-machines" / "hosts.sh"
 CHIEF_IP, OTHER_IP, PORT = "10.231.0.1", "10.231.0.11", 8000
 GRID = {"model.layers.0.units": [4, 8], "compile.optimizer.learning_rate": [0.01, 0.1]}

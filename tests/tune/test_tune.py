@@ -137,7 +137,7 @@ def test_hyperband_uses_fit_epochs_as_max_epochs_and_continues_trials(cli, write
 
 def test_strategies_are_keras_tuners_oracles():
     from dlcli.config import TuneConfig
-    from dlcli.tune.keras_side import ORACLES
+    from dlcli.tune.oracle import ORACLES
 
     assert set(ORACLES) == set(typing.get_args(TuneConfig.model_fields["strategy"].annotation))
 
@@ -146,7 +146,7 @@ def test_space_maps_to_choice_int_and_float_and_a_float_step_reaches_max():
     import keras_tuner as kt
 
     from dlcli.config import TuneConfig
-    from dlcli.tune.keras_side import declare_space, space_size
+    from dlcli.tune.space import declare_space, space_size
 
     tune = TuneConfig(space={"a": [16, 32], "b": {"min": 1, "max": 9, "step": 2},
                              "c": {"min": 0.0, "max": 0.5, "step": 0.1}, "d": {"min": 1e-4, "max": 1e-2,
@@ -161,7 +161,7 @@ def test_space_maps_to_choice_int_and_float_and_a_float_step_reaches_max():
 
 
 def test_data_is_prepared_once_unless_the_search_changes_data_settings(cli, write_config, runs_dir, monkeypatch):
-    from dlcli.tune import keras_side as tuner
+    from dlcli.tune import trials as tuner
 
     calls = []
     real = tuner.prepare
@@ -207,7 +207,7 @@ def test_too_many_failures_in_a_row_stop_the_search_with_exit_1(cli, write_confi
 
 def test_resume_continues_an_interrupted_search_without_rerunning_finished_trials(cli, write_config, runs_dir,
                                                                                   monkeypatch):
-    from dlcli.tune.keras_side import TrialModel
+    from dlcli.tune.trials import TrialModel
 
     fits = []
     real_fit = TrialModel.fit
