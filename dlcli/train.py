@@ -365,25 +365,61 @@ def checkpoint_bytes(model: Any) -> int:
     return 12 * int(model.count_params()) + (1 << 20)
 
 
-class DiskSpaceGuard:
-    """Keras callback: before each epoch's checkpoint, make sure the disk can hold it (h5py can crash the
-    process when the disk fills during a write). Goes right before ``BackupAndRestore``."""
+# The training state is saved at the end of the first epoch that ends BACKUP_SECONDS or more after the last
+# save, and BACKUP_COST_FACTOR times that save's own duration or more (so saving takes at most 2% of the
+# time): a crash or Ctrl-C costs at most the last few seconds of epochs, and the save (22 ms per epoch for the
+# digits MLP, far more for a large model) no longer runs after every epoch. Read at each epoch's end.
+BACKUP_SECONDS = 5.0
+BACKUP_COST_FACTOR = 50.0
+
+
+class TimedBackup:
+    """Keras ``BackupAndRestore`` on a time cadence (Keras saves every epoch or every N batches; it has no
+    time option): at the end of an epoch once ``BACKUP_SECONDS`` have passed since the last save (or
+    ``BACKUP_COST_FACTOR`` times the last save's duration, if more). Checks at each epoch's end that the
+    disk can hold the save (h5py can crash the process when the disk fills during a write).
+
+    A resumed run restarts from the epoch the backup holds and :func:`truncate_history` drops the rows
+    logged after it, so ``history.csv`` has every epoch once; after Ctrl-C or a crash at most the last
+    few seconds of epochs are trained again.
+    """
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         keras = runtime.import_keras()
 
-        class _Guard(keras.callbacks.Callback):
+        class _TimedBackup(keras.callbacks.BackupAndRestore):
             def __init__(self, backup_dir: Path):
-                super().__init__()
-                self.backup_dir = backup_dir
+                # Kept when the fit ends (unlike Keras's default): until the model is saved, it is the trained
+                # state; two states, so a damaged newest one falls back to the one before (backup_epoch).
+                super().__init__(str(backup_dir), double_checkpoint=True, delete_checkpoint=False)
+                self.backup_path = Path(backup_dir)
+                self._last_save = 0.0
+                self._save_cost = 0.0
+                # Saving at an epoch's end, its per-batch hook does nothing; without this flag its mere presence
+                # turns off Keras's asynchronous batch dispatch and every step waits for its logs.
+                self.async_safe = True
+
+            def on_train_begin(self, logs: dict | None = None) -> None:
+                super().on_train_begin(logs)
+                self._last_save = time.monotonic()
 
             def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-                weights = self.backup_dir / BACKUP_FILES[1]
+                self._current_epoch = epoch + 1
+                self._last_batch_seen = 0
+                # Every epoch (a few microseconds), so a disk too full for the checkpoint stops the run at once.
+                weights = self.backup_path / BACKUP_FILES[1]
                 # Weights and optimizer state, kept twice (double_checkpoint).
                 size = weights.stat().st_size if weights.exists() else checkpoint_bytes(self.model)
-                check_free_space(self.backup_dir, 2 * size + (1 << 20), f"the epoch {epoch + 1} checkpoint")
+                check_free_space(self.backup_path, 2 * size + (1 << 20), f"the epoch {epoch + 1} checkpoint")
+                waited = time.monotonic() - self._last_save
+                if waited < max(BACKUP_SECONDS, BACKUP_COST_FACTOR * self._save_cost):
+                    return
+                started = time.monotonic()
+                self._save_model()
+                self._last_save = time.monotonic()
+                self._save_cost = self._last_save - started
 
-        return _Guard(*args, **kwargs)
+        return _TimedBackup(*args, **kwargs)
 
 
 def read_history(path: Path) -> dict[str, list[float]]:
@@ -415,27 +451,18 @@ def truncate_history(path: Path, last_epoch: int) -> None:
 def fit(exp: Experiment, run: Run, verbose: int, extra: list[Any] | None = None) -> tuple[Any, Any]:
     """``model.fit`` with dlcli's callbacks and ``extra`` ones (TensorBoard, MLflow); returns (history, monitor).
 
-    ``BackupAndRestore`` keeps the training state of the last finished epoch in ``<run>/backup/``
-    (until ``train`` has saved the trained model), so ``dlcli train --resume`` continues from there. A run
+    :class:`TimedBackup` keeps the training state of a recent epoch in ``<run>/backup/`` (every few
+    seconds, and the last finished epoch on Ctrl-C; until ``train`` has saved the trained model), so
+    ``dlcli train --resume`` continues from there. A run
     resumed after its fit had finished (:func:`is_trained`) is not fitted again: its saved model is loaded.
     """
-    keras = runtime.import_keras()
     monitor = RunMonitor(run, run.path / "history.csv")
     monitor.last_epoch = backup_epoch(run.path)  # where a resumed run starts
     if is_trained(run.info, run.path):
         monitor.last_epoch = int(run.info.get("last_epoch") or 0)
         exp.model.load_weights(run.path / "model.keras")
         return None, monitor
-    callbacks = []
-    if exp.cfg.fit.backup:
-        callbacks.append(DiskSpaceGuard(run.path / BACKUP_DIR))
-        # Kept when the fit ends (unlike Keras's default): until the model is saved, it is the trained state.
-        backup = keras.callbacks.BackupAndRestore(str(run.path / BACKUP_DIR), double_checkpoint=True,
-                                                  delete_checkpoint=False)
-        # Saving per epoch, its per-batch hook does nothing; without this flag its mere presence turns off
-        # Keras's asynchronous batch dispatch and every step waits for its logs.
-        backup.async_safe = True
-        callbacks.append(backup)
+    callbacks = [TimedBackup(run.path / BACKUP_DIR)] if exp.cfg.fit.backup else []
     # The monitor goes last: it logs what the others add (learning_rate), after the state is saved.
     history = fit_model(exp.model, exp.cfg, exp.data, [*callbacks, *(extra or []), monitor], verbose)
     return history, monitor
