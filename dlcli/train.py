@@ -166,6 +166,7 @@ class RunMonitor:
                 self.nan_epoch: int | None = None
                 self.last_epoch = 0
                 self._epoch_start = 0.0
+                self._first_epoch_done = False
 
             def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
                 self._epoch_start = time.perf_counter()
@@ -186,8 +187,12 @@ class RunMonitor:
                 if loss is None or not math.isfinite(loss):
                     self.nan_epoch = epoch + 1
                     self.model.stop_training = True
+                first = {} if self._first_epoch_done else {"first_epoch_end_unix": round(time.time(), 3)}
+                self._first_epoch_done = True
+                # first_epoch_end_unix: when this process finished its first epoch (the benchmark's time to
+                # the first epoch, against the moment it started the process).
                 self.run.update(durable=False, last_epoch=self.last_epoch,
-                                epoch_seconds=[*self.run.info.get("epoch_seconds", []), seconds])
+                                epoch_seconds=[*self.run.info.get("epoch_seconds", []), seconds], **first)
                 interrupts.checkpoint(f"epoch_end:{self.last_epoch}")
 
         return _Monitor(*args, **kwargs)
@@ -379,9 +384,10 @@ class TimedBackup:
     ``BACKUP_COST_FACTOR`` times the last save's duration, if more). Checks at each epoch's end that the
     disk can hold the save (h5py can crash the process when the disk fills during a write).
 
-    A resumed run restarts from the epoch the backup holds and :func:`truncate_history` drops the rows
-    logged after it, so ``history.csv`` has every epoch once; after Ctrl-C or a crash at most the last
-    few seconds of epochs are trained again.
+    It also saves when the fit ends, so a run stopped between the fit and the save of its model resumes
+    without training again. A resumed run restarts from the epoch the backup holds and
+    :func:`truncate_history` drops the rows logged after it, so ``history.csv`` has every epoch once;
+    after a Ctrl-C or a crash mid-fit at most the last few seconds of epochs are trained again.
     """
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
@@ -395,13 +401,15 @@ class TimedBackup:
                 self.backup_path = Path(backup_dir)
                 self._last_save = 0.0
                 self._save_cost = 0.0
+                self._current_epoch = self._saved_epoch = 0
                 # Saving at an epoch's end, its per-batch hook does nothing; without this flag its mere presence
                 # turns off Keras's asynchronous batch dispatch and every step waits for its logs.
                 self.async_safe = True
 
             def on_train_begin(self, logs: dict | None = None) -> None:
-                super().on_train_begin(logs)
+                super().on_train_begin(logs)  # restores the saved state, if any
                 self._last_save = time.monotonic()
+                self._current_epoch = self._saved_epoch = self.model._initial_epoch or 0
 
             def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
                 self._current_epoch = epoch + 1
@@ -414,10 +422,21 @@ class TimedBackup:
                 waited = time.monotonic() - self._last_save
                 if waited < max(BACKUP_SECONDS, BACKUP_COST_FACTOR * self._save_cost):
                     return
+                self._save()
+
+            def on_train_end(self, logs: dict | None = None) -> None:
+                # The fit is over: save the state it left (after EarlyStopping restored its best weights), so a
+                # run stopped before its model is saved resumes without training again. Keras calls this only
+                # when the fit ends normally, never after a Ctrl-C in the middle of an epoch.
+                if self._current_epoch > self._saved_epoch:
+                    self._save()
+
+            def _save(self) -> None:
                 started = time.monotonic()
                 self._save_model()
                 self._last_save = time.monotonic()
                 self._save_cost = self._last_save - started
+                self._saved_epoch = self._current_epoch
 
         return _TimedBackup(*args, **kwargs)
 
