@@ -3,8 +3,9 @@
 Classification: it always predicts the train split's class shares, so its accuracy is that of always
 answering the train split's majority class, and its AUC is 0.5. Regression: it always predicts the
 train split's mean target, so its R² is 0. It is scored by Keras with the run's own loss and metrics
-(:func:`dlcli.scoring.score_predictions` on that constant, repeated for every sample), on every split: ``metrics.csv`` gets its row on
-the test split (``split = baseline``) and the fit diagnosis measures each error against it.
+(:func:`dlcli.scoring.score_predictions` on that constant, repeated for every sample), on every split:
+``metrics.csv`` gets its row on the test split (``split = baseline``) and the fit diagnosis measures each
+error against it.
 """
 
 from __future__ import annotations

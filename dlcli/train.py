@@ -409,7 +409,8 @@ class TimedBackup:
             def on_train_begin(self, logs: dict | None = None) -> None:
                 super().on_train_begin(logs)  # restores the saved state, if any
                 self._last_save = time.monotonic()
-                self._current_epoch = self._saved_epoch = self.model._initial_epoch or 0
+                # Where Keras's restore put the fit (its own private field; 0 when nothing was restored).
+                self._current_epoch = self._saved_epoch = getattr(self.model, "_initial_epoch", None) or 0
 
             def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
                 self._current_epoch = epoch + 1
@@ -471,9 +472,9 @@ def fit(exp: Experiment, run: Run, verbose: int, extra: list[Any] | None = None)
     """``model.fit`` with dlcli's callbacks and ``extra`` ones (TensorBoard, MLflow); returns (history, monitor).
 
     :class:`TimedBackup` keeps the training state of a recent epoch in ``<run>/backup/`` (every few
-    seconds, and the last finished epoch on Ctrl-C; until ``train`` has saved the trained model), so
-    ``dlcli train --resume`` continues from there. A run
-    resumed after its fit had finished (:func:`is_trained`) is not fitted again: its saved model is loaded.
+    seconds, and when the fit ends; until ``train`` has saved the trained model), so ``dlcli train --resume``
+    continues from there. A run resumed after its fit had finished (:func:`is_trained`) is not fitted again:
+    its saved model is loaded.
     """
     monitor = RunMonitor(run, run.path / "history.csv")
     monitor.last_epoch = backup_epoch(run.path)  # where a resumed run starts
