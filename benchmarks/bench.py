@@ -65,6 +65,7 @@ class Result:
     stdout: str
     returncode: int = 0
     stderr: str = ""
+    start_unix: float = 0.0  # when the child was started: time to the first epoch is measured from here
 
 
 # Runs a command and reports its wall time and its own peak RSS. A small process of its own does the fork,
@@ -72,13 +73,13 @@ class Result:
 # a forked child's resident pages from before its exec.
 _MEASURE = """
 import json, os, sys, time
-start = time.perf_counter()
+start, start_unix = time.perf_counter(), time.time()
 pid = os.fork()
 if pid == 0:
     os.execvp(sys.argv[2], sys.argv[2:])
 _, status, usage = os.wait4(pid, 0)
 with open(sys.argv[1], "w") as fh:
-    json.dump({"seconds": time.perf_counter() - start, "rss_kb": usage.ru_maxrss}, fh)
+    json.dump({"seconds": time.perf_counter() - start, "rss_kb": usage.ru_maxrss, "start_unix": start_unix}, fh)
 sys.exit(os.waitstatus_to_exitcode(status))
 """
 
@@ -92,7 +93,8 @@ def run_rss(cmd: list[str], cwd: Path | None = None, check: bool = True) -> Resu
         if done.returncode != 0 and check:
             raise SystemExit(f"benchmark command failed ({done.returncode}): {' '.join(cmd)}\n{done.stderr[-3000:]}")
         measured = json.loads(report.read_text())
-    return Result(measured["seconds"], measured["rss_kb"] / 1024, done.stdout, done.returncode, done.stderr)
+    return Result(measured["seconds"], measured["rss_kb"] / 1024, done.stdout, done.returncode, done.stderr,
+                  measured["start_unix"])
 
 
 def median(values: list[float]) -> float:
@@ -121,21 +123,57 @@ def last_run(runs_dir: Path) -> dict:
 # 1. Start-up
 
 
+def hundred_runs(work: Path, count: int) -> Path:
+    """A runs directory holding ``count`` runs: one tiny real run, copied (run.json, files and index row)."""
+    import shutil
+
+    runs_dir = work / f"runs-{count}"
+    if (runs_dir / "index.csv").exists():
+        return runs_dir
+    config = work / "tiny.yaml"
+    config.write_text(yaml.safe_dump({
+        "name": "tiny", "seed": 1, "data": {"source": "iris", "scale": "standard"},
+        "model": {"layers": [{"type": "Dense", "units": 3, "activation": "softmax"}]},
+        "compile": {"optimizer": "adam", "loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]},
+        "fit": {"epochs": 1}}, sort_keys=False))
+    run_rss([*DLCLI, "train", str(config), "--runs-dir", str(runs_dir)])
+    original = next(p for p in runs_dir.iterdir() if p.is_dir())
+    header, row = (runs_dir / "index.csv").read_text().splitlines()[:2]
+    rows = [row]
+    for i in range(1, count):
+        run_id = f"{original.name}-{i:03d}"
+        shutil.copytree(original, runs_dir / run_id)
+        info = json.loads((runs_dir / run_id / "run.json").read_text())
+        (runs_dir / run_id / "run.json").write_text(json.dumps({**info, "run_id": run_id}))
+        rows.append(row.replace(original.name, run_id, 1))
+    (runs_dir / "index.csv").write_text("\n".join([header, *rows]) + "\n")
+    return runs_dir
+
+
 def bench_startup(sizes: Sizes, work: Path) -> list[dict]:
+    """Each command against a bare ten-command Typer app's --help (issue 15: --help <= 1.2x, runs list with
+    100 runs and config show <= 1.5x), and against importing TensorFlow."""
     config = ROOT / "configs" / "digits_mlp.yaml"
+    runs_dir = hundred_runs(work, 100 if sizes.reps > 1 else 3)
+    bare = "bare Typer app --help (10 commands)"
     sides = {
+        bare: [sys.executable, str(HERE / "bare_typer.py"), "--help"],
         "dlcli --help": [*DLCLI, "--help"],
-        "dlcli runs list": [*DLCLI, "runs", "list", "--runs-dir", str(work / "empty-runs")],
+        f"dlcli runs list ({len([p for p in runs_dir.iterdir() if p.is_dir()])} runs)":
+            [*DLCLI, "runs", "list", "--runs-dir", str(runs_dir)],
+        "dlcli config show digits_mlp.yaml": [*DLCLI, "config", "show", str(config)],
         "dlcli validate digits_mlp.yaml": [*DLCLI, "validate", str(config)],
         'python -c "import tensorflow"': [sys.executable, "-c", "import tensorflow"],
         "python -c pass": [sys.executable, "-c", "pass"],
     }
-    results = alternate(sides, max(sizes.reps, 3) if sizes.reps > 1 else 1)
+    results = alternate(sides, max(sizes.reps, 5) if sizes.reps > 1 else 1)
+    floor = median([r.seconds for r in results[bare]])
     tf = median([r.seconds for r in results['python -c "import tensorflow"']])
     rows = []
     for name, rs in results.items():
         secs = median([r.seconds for r in rs])
-        rows.append({"command": name, "median s": round(secs, 3), "vs import tensorflow": round(secs / tf, 2),
+        rows.append({"command": name, "median s": round(secs, 3), "vs bare Typer --help": round(secs / floor, 2),
+                     "vs import tensorflow": round(secs / tf, 2),
                      "peak RSS MB": round(median([r.rss_mb for r in rs]), 1)})
     return rows
 
@@ -185,6 +223,8 @@ def bench_train(sizes: Sizes, work: Path, tables: tuple[Path, Path]) -> list[dic
         (f"table {sizes.table_rows:,}x50 Parquet", table_config(work, tables[1], sizes.table_epochs),
          ["table", "--data", str(tables[1])], sizes.table_epochs, 256),
     ]
+    if sizes.reps == 1:  # quick: the large table is section 3's; here the two digits cases are enough
+        cases = cases[:2]
     rows = []
     for label, config, plain_args, epochs, batch in cases:
         same = ["--set", "data.scale=standard", "--set", "fit.early_stopping=null", "--set", f"fit.epochs={epochs}",
@@ -195,6 +235,7 @@ def bench_train(sizes: Sizes, work: Path, tables: tuple[Path, Path]) -> list[dic
         sides = {"dlcli": [], "dlcli lean": ["--set", "deterministic=false", "--set", "fit.backup=false"]}
         walls: dict[str, list[float]] = {k: [] for k in (*sides, "plain")}
         epoch_s, accs, rss = {k: [] for k in walls}, {k: [] for k in walls}, {k: [] for k in walls}
+        first = {k: [] for k in walls}  # seconds from starting the process to the end of its first epoch
         for rep in range(sizes.reps):
             for side, extra in sides.items():
                 runs_dir = work / f"runs-train-{len(rows)}-{side.replace(' ', '-')}"
@@ -204,6 +245,7 @@ def bench_train(sizes: Sizes, work: Path, tables: tuple[Path, Path]) -> list[dic
                 rss[side].append(res.rss_mb)
                 epoch_s[side].append(median(info["epoch_seconds"][1:] or info["epoch_seconds"]))
                 accs[side].append(info["test_accuracy"])
+                first[side].append(info["first_epoch_end_unix"] - res.start_unix)
             res = run_rss([sys.executable, str(HERE / "plain_keras.py"), *plain_args, "--epochs", str(epochs),
                            "--batch-size", str(batch)])
             out = json.loads(res.stdout.strip().splitlines()[-1])
@@ -211,7 +253,9 @@ def bench_train(sizes: Sizes, work: Path, tables: tuple[Path, Path]) -> list[dic
             rss["plain"].append(res.rss_mb)
             epoch_s["plain"].append(median(out["epoch_seconds"][1:] or out["epoch_seconds"]))
             accs["plain"].append(out["test_accuracy"])
+            first["plain"].append(out["first_epoch_end_unix"] - res.start_unix)
         wall = {k: median(v) for k, v in walls.items()}
+        to_first = {k: median(v) for k, v in first.items()}
         per_epoch = {k: median(v) for k, v in epoch_s.items()}
         rows.append({
             "case": label, "epochs": epochs, "dlcli s": round(wall["dlcli"], 2), "plain s": round(wall["plain"], 2),
@@ -220,8 +264,11 @@ def bench_train(sizes: Sizes, work: Path, tables: tuple[Path, Path]) -> list[dic
             "dlcli s/epoch": round(per_epoch["dlcli"], 4), "plain s/epoch": round(per_epoch["plain"], 4),
             "epoch ratio": round(per_epoch["dlcli"] / per_epoch["plain"], 3),
             "epoch ratio, lean": round(per_epoch["dlcli lean"] / per_epoch["plain"], 3),
+            "dlcli to 1st epoch s": round(to_first["dlcli"], 2), "plain to 1st epoch s": round(to_first["plain"], 2),
+            "1st epoch later by s": round(to_first["dlcli"] - to_first["plain"], 2),
             "dlcli test acc": round(median(accs["dlcli"]), 4), "plain test acc": round(median(accs["plain"]), 4),
             "dlcli RSS MB": round(median(rss["dlcli"]), 0), "plain RSS MB": round(median(rss["plain"]), 0),
+            "RSS ratio": round(median(rss["dlcli"]) / median(rss["plain"]), 3),
         })
     return rows
 
@@ -380,6 +427,40 @@ def bench_backends(sizes: Sizes, work: Path) -> list[dict]:
             row[f"{label} s/epoch"] = round(median(epochs), 4)
             row[f"{label} test acc"] = round(median(accs), 4)
         rows.append(row)
+    return rows
+
+
+def run_numbers(runs_dir: Path) -> str:
+    """The newest run's history.csv and metrics.csv: the numbers two runs must share to count as the same."""
+    run = sorted(p for p in runs_dir.iterdir() if p.is_dir())[-1]
+    return (run / "history.csv").read_text() + (run / "metrics.csv").read_text()
+
+
+def bench_determinism(sizes: Sizes, work: Path) -> list[dict]:
+    """What op determinism (``deterministic: true``, the default) costs per epoch on each backend, and whether
+    it changes anything on this CPU: are two runs without it already identical (history and metrics, to the
+    last digit), and are they identical to the runs with it?"""
+    rows = []
+    quick = sizes.reps == 1  # quick: the default backend's MLP only
+    for backend in installed_backends()[:1] if quick else installed_backends():
+        for label, config in (("MLP", "digits_mlp.yaml"),) + ((("CNN", "digits_cnn.yaml"),) if not quick else ()):
+            per_epoch: dict[bool, list[float]] = {True: [], False: []}
+            numbers: dict[bool, list[str]] = {True: [], False: []}
+            for rep in range(max(sizes.reps, 2)):  # two runs each at least: reproducibility needs a pair
+                for det in (True, False):
+                    runs_dir = work / f"runs-det-{backend}-{label}-{det}"
+                    run_rss([*DLCLI, "train", str(ROOT / "configs" / config), "--backend", backend,
+                             "--set", f"deterministic={str(det).lower()}", "--set", "fit.early_stopping=null",
+                             "--set", f"fit.epochs={sizes.epochs}", "--runs-dir", str(runs_dir)])
+                    info = last_run(runs_dir)
+                    per_epoch[det].append(median(info["epoch_seconds"][1:] or info["epoch_seconds"]))
+                    numbers[det].append(run_numbers(runs_dir))
+            on, off = median(per_epoch[True]), median(per_epoch[False])
+            rows.append({"backend": backend, "model": label, "s/epoch deterministic": round(on, 4),
+                         "s/epoch not": round(off, 4), "cost": round(on / off, 3),
+                         "same numbers twice, deterministic": "yes" if len(set(numbers[True])) == 1 else "no",
+                         "same numbers twice, not": "yes" if len(set(numbers[False])) == 1 else "no",
+                         "deterministic = not": "yes" if numbers[True][0] == numbers[False][0] else "no"})
     return rows
 
 
@@ -613,6 +694,7 @@ SECTIONS = {
     "6. Backends: digits MLP and CNN, and start-up, on each installed Keras backend": bench_backends,
     "7. Mixed-type tables: dlcli as written by init vs a FeatureSpace script and gradient boosting": bench_real_tables,
     "8. Typing speed: dlcli's column typing and encoding vs pandas read_csv": bench_typing,
+    "9. Op determinism: its cost per epoch and what it changes, per backend (digits, CPU)": bench_determinism,
 }
 
 

@@ -15,9 +15,12 @@ def test_quick_benchmark_produces_every_figure(tmp_path):
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     text = out.read_text()
-    for heading in ("1. Start-up", "2. Train overhead", "3. Data loading", "4. Tuning", "5. Throughput", "6. Backends"):
+    for heading in ("1. Start-up", "2. Train overhead", "3. Data loading", "4. Tuning", "5. Throughput", "6. Backends",
+                    "9. Op determinism"):
         assert f"### {heading}" in text, heading
-    for figure in ("dlcli --help", "dlcli runs list", "dlcli validate", "import tensorflow",
+    for figure in ("dlcli --help", "dlcli runs list", "dlcli validate", "import tensorflow", "bare Typer app --help",
+                   "vs bare Typer --help", "dlcli config show", "1st epoch later by s", "RSS ratio", "s/epoch not",
+                   "same numbers twice, not",
                    "digits MLP", "digits CNN", "CSV", "Parquet", "wall ratio", "epoch ratio", "epoch ratio, lean",
                    "dlcli peak RSS MB", "fits by hand", "--workers 2 vs --workers 1", "peak RSS MB, 2 trials vs 1",
                    "samples/s", "| tensorflow |", "| jax |", "| torch |", "CNN test acc"):

@@ -3,8 +3,9 @@
 Classification: it always predicts the train split's class shares, so its accuracy is that of always
 answering the train split's majority class, and its AUC is 0.5. Regression: it always predicts the
 train split's mean target, so its R² is 0. It is scored by Keras with the run's own loss and metrics
-(a one-layer model whose output is that constant), on every split: ``metrics.csv`` gets its row on
-the test split (``split = baseline``) and the fit diagnosis measures each error against it.
+(:func:`dlcli.model.scoring.score_predictions` on that constant, repeated for every sample), on every split:
+``metrics.csv`` gets its row on the test split (``split = baseline``) and the fit diagnosis measures each
+error against it.
 """
 
 from __future__ import annotations
@@ -16,12 +17,8 @@ import numpy as np
 
 from dlcli.config import ExperimentConfig
 from dlcli.data import Dataset, Preprocessing
-from dlcli.model.compile import resolve_metrics
 from dlcli.runs import BASELINE_SPLIT
-from dlcli.runtime import import_keras
-
-# The trivial model ignores its inputs, so batches can be large without using memory.
-BATCH_SIZE = 8192
+from dlcli.model.scoring import score_predictions, scorer
 
 
 def trivial_prediction(y_train: np.ndarray, prep: Preprocessing) -> np.ndarray:
@@ -61,17 +58,6 @@ def describe(prediction: np.ndarray, prep: Preprocessing) -> str:
     return f"the train split's class shares, so it always answers the majority class {name!r} ({share:.0%} of train)"
 
 
-def trivial_model(cfg: ExperimentConfig, prep: Preprocessing, prediction: np.ndarray) -> Any:
-    """A compiled Keras model that outputs ``prediction`` whatever its (one-number) input, with the run's
-    loss and metrics. Its one Dense layer has a zero kernel and ``prediction`` as bias; the output is
-    already a probability where the loss expects one, like the run's softmax / sigmoid output."""
-    keras = import_keras()
-    model = keras.Sequential([keras.Input(shape=(1,)), keras.layers.Dense(len(prediction))], name="baseline")
-    model.layers[-1].set_weights([np.zeros((1, len(prediction)), np.float32), prediction.astype(np.float32)])
-    model.compile(loss=cfg.compile.loss, metrics=resolve_metrics(cfg.compile, prep))
-    return model
-
-
 @dataclass
 class Baseline:
     """The trivial predictor's scores on each split, and which split ``metrics.csv`` reports."""
@@ -109,14 +95,13 @@ def score_baseline(cfg: ExperimentConfig, data: Dataset, columns: list[str] | No
             (default: all of Keras's, in its order).
     """
     prediction = trivial_prediction(data.y_train, data.prep)
-    model = trivial_model(cfg, data.prep, prediction)
+    scoring = scorer(cfg, data.prep, prediction.shape)
     labels = {"train": data.y_train, "val": data.y_val, "test": data.y_test}
     rows = []
     for split, y in labels.items():
         if y is None or len(y) == 0:
             continue
-        inputs = np.zeros((len(y), 1), np.float32)
-        scores = model.evaluate(inputs, y, batch_size=BATCH_SIZE, verbose=0, return_dict=True)
+        scores = score_predictions(scoring, np.broadcast_to(prediction, (len(y), *prediction.shape)), y)
         # The trivial model has no regularizers: where the run's rows split its loss, all of it is data loss.
         scores = {**scores, "data_loss": scores["loss"], "regularization": 0.0} if columns else scores
         rows.append({"split": split, **{k: float(scores[k]) for k in columns or scores if k in scores}})

@@ -11,9 +11,12 @@ from typing import Any
 from dlcli.errors import ConfigError
 from dlcli.runtime import private
 
-# Level 3 also hides the C++ "errors" TensorFlow logs for harmless conditions (no CUDA driver,
-# op attributes newer than the runtime); --verbose shows them again.
-_QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
+# TensorFlow's C++ log level, read once when TensorFlow is imported: 3 also hides the "E0000 ..." lines it
+# logs as errors for harmless conditions (no CUDA driver; "NodeDef mentions attribute use_unbounded_threadpool
+# which is not in the op definition", once per fit, from tf.data). It is set whatever the environment says:
+# the common TF_CPP_MIN_LOG_LEVEL=2 still lets those lines through. --verbose sets 0 and shows them all.
+_QUIET_LOG_LEVEL, _VERBOSE_LOG_LEVEL = "3", "0"
+_DEFAULT_ENV = {"TF_ENABLE_ONEDNN_OPTS": "0"}
 
 
 @contextlib.contextmanager
@@ -92,10 +95,9 @@ def import_keras(verbose: bool = False) -> Any:
     """
     if "keras" in sys.modules:
         return sys.modules["keras"]
-    for key, value in _QUIET_ENV.items():
+    for key, value in _DEFAULT_ENV.items():
         os.environ.setdefault(key, value)
-    if os.environ.get("DLCLI_VERBOSE") == "1":
-        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = _QUIET_LOG_LEVEL if quiet(verbose) else _VERBOSE_LOG_LEVEL
     with stderr_silenced(quiet(verbose)):
         import keras  # lazy: a backend takes seconds to import
         if keras.backend.backend() == "tensorflow":

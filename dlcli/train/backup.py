@@ -1,6 +1,6 @@
 """The training state a run keeps until its model is saved, so ``dlcli train --resume`` continues it:
-Keras's ``BackupAndRestore`` files in ``<run>/backup/``, the disk check before each checkpoint, and the
-saved model that replaces them."""
+Keras's ``BackupAndRestore`` files in ``<run>/backup/``, saved every few seconds and when the fit ends
+(:class:`TimedBackup`, which checks the disk before each checkpoint), and the saved model that replaces them."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import csv
 import io
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -80,25 +81,79 @@ def checkpoint_bytes(model: Any) -> int:
     return 12 * int(model.count_params()) + (1 << 20)
 
 
-class DiskSpaceGuard:
-    """Keras callback: before each epoch's checkpoint, make sure the disk can hold it (h5py can crash the
-    process when the disk fills during a write). Goes right before ``BackupAndRestore``."""
+# The training state is saved at the end of the first epoch that ends BACKUP_SECONDS or more after the last
+# save, and BACKUP_COST_FACTOR times that save's own duration or more (so saving takes at most 2% of the
+# time): a crash or Ctrl-C costs at most the last few seconds of epochs, and the save (22 ms per epoch for the
+# digits MLP, far more for a large model) no longer runs after every epoch. Read at each epoch's end.
+BACKUP_SECONDS = 5.0
+BACKUP_COST_FACTOR = 50.0
+
+
+class TimedBackup:
+    """Keras ``BackupAndRestore`` on a time cadence (Keras saves every epoch or every N batches; it has no
+    time option): at the end of an epoch once ``BACKUP_SECONDS`` have passed since the last save (or
+    ``BACKUP_COST_FACTOR`` times the last save's duration, if more). Checks at each epoch's end that the
+    disk can hold the save (h5py can crash the process when the disk fills during a write).
+
+    It also saves when the fit ends, so a run stopped between the fit and the save of its model resumes
+    without training again. A resumed run restarts from the epoch the backup holds and
+    :func:`truncate_history` drops the rows logged after it, so ``history.csv`` has every epoch once;
+    after a Ctrl-C or a crash mid-fit at most the last few seconds of epochs are trained again.
+
+    It relies on ``BackupAndRestore``'s private ``_save_model``, ``_current_epoch`` and ``_last_batch_seen``
+    and on the model's ``_initial_epoch`` that its restore sets (checked against Keras 3.15.1).
+    """
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         keras = runtime.import_keras()
 
-        class _Guard(keras.callbacks.Callback):
+        class _TimedBackup(keras.callbacks.BackupAndRestore):
             def __init__(self, backup_dir: Path):
-                super().__init__()
-                self.backup_dir = backup_dir
+                # Kept when the fit ends (unlike Keras's default): until the model is saved, it is the trained
+                # state; two states, so a damaged newest one falls back to the one before (backup_epoch).
+                super().__init__(str(backup_dir), double_checkpoint=True, delete_checkpoint=False)
+                self.backup_path = Path(backup_dir)
+                self._last_save = 0.0
+                self._save_cost = 0.0
+                self._current_epoch = self._saved_epoch = 0
+                # Saving at an epoch's end, its per-batch hook does nothing; without this flag its mere presence
+                # turns off Keras's asynchronous batch dispatch and every step waits for its logs.
+                self.async_safe = True
+
+            def on_train_begin(self, logs: dict | None = None) -> None:
+                super().on_train_begin(logs)  # restores the saved state, if any
+                self._last_save = time.monotonic()
+                # Where Keras's restore put the fit (its own private field; 0 when nothing was restored).
+                self._current_epoch = self._saved_epoch = getattr(self.model, "_initial_epoch", None) or 0
 
             def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-                weights = self.backup_dir / BACKUP_FILES[1]
+                self._current_epoch = epoch + 1
+                self._last_batch_seen = 0
+                # Every epoch (a few microseconds), so a disk too full for the checkpoint stops the run at once.
+                weights = self.backup_path / BACKUP_FILES[1]
                 # Weights and optimizer state, kept twice (double_checkpoint).
                 size = weights.stat().st_size if weights.exists() else checkpoint_bytes(self.model)
-                check_free_space(self.backup_dir, 2 * size + (1 << 20), f"the epoch {epoch + 1} checkpoint")
+                check_free_space(self.backup_path, 2 * size + (1 << 20), f"the epoch {epoch + 1} checkpoint")
+                waited = time.monotonic() - self._last_save
+                if waited < max(BACKUP_SECONDS, BACKUP_COST_FACTOR * self._save_cost):
+                    return
+                self._save()
 
-        return _Guard(*args, **kwargs)
+            def on_train_end(self, logs: dict | None = None) -> None:
+                # The fit is over: save the state it left (after EarlyStopping restored its best weights), so a
+                # run stopped before its model is saved resumes without training again. Keras calls this only
+                # when the fit ends normally, never after a Ctrl-C in the middle of an epoch.
+                if self._current_epoch > self._saved_epoch:
+                    self._save()
+
+            def _save(self) -> None:
+                started = time.monotonic()
+                self._save_model()
+                self._last_save = time.monotonic()
+                self._save_cost = self._last_save - started
+                self._saved_epoch = self._current_epoch
+
+        return _TimedBackup(*args, **kwargs)
 
 
 def truncate_history(path: Path, last_epoch: int) -> None:

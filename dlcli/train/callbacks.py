@@ -42,6 +42,7 @@ class RunMonitor:
                 self.nan_epoch: int | None = None
                 self.last_epoch = 0
                 self._epoch_start = 0.0
+                self._first_epoch_done = False
 
             def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
                 self._epoch_start = time.perf_counter()
@@ -61,8 +62,12 @@ class RunMonitor:
                 if loss_is_nan(logs):
                     self.nan_epoch = epoch + 1
                     self.model.stop_training = True
+                first = {} if self._first_epoch_done else {"first_epoch_end_unix": round(time.time(), 3)}
+                self._first_epoch_done = True
+                # first_epoch_end_unix: when this process finished its first epoch (the benchmark's time to
+                # the first epoch, against the moment it started the process).
                 self.run.update(durable=False, last_epoch=self.last_epoch,
-                                epoch_seconds=[*self.run.info.get("epoch_seconds", []), seconds])
+                                epoch_seconds=[*self.run.info.get("epoch_seconds", []), seconds], **first)
                 interrupts.checkpoint(f"epoch_end:{self.last_epoch}")
 
         return _Monitor(*args, **kwargs)

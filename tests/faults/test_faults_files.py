@@ -73,15 +73,20 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
     import keras
 
-    original = keras.callbacks.BackupAndRestore.on_epoch_end
+    from dlcli.train import backup as train_backup
 
-    def stop_at_third_epoch_end(self: Any, epoch: int, logs: Any = None) -> None:
-        if epoch == 2:  # two epochs saved (the newest checkpoint and the one before) and logged; the third not
+    original = keras.callbacks.BackupAndRestore._save_model
+
+    def stop_at_third_save(self: Any) -> None:
+        if self._current_epoch == 3:  # two epochs saved (the newest checkpoint and the one before) and logged
             raise KeyboardInterrupt
-        original(self, epoch, logs)
+        original(self)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(keras.callbacks.BackupAndRestore, "on_epoch_end", stop_at_third_epoch_end)
+        # A backup after every epoch (the default saves every few seconds), so the run has two states.
+        mp.setattr(train_backup, "BACKUP_SECONDS", 0.0)
+        mp.setattr(train_backup, "BACKUP_COST_FACTOR", 0.0)
+        mp.setattr(keras.callbacks.BackupAndRestore, "_save_model", stop_at_third_save)
         result = invoke("train", write(root / "cut.yaml", config(data, "cut", epochs=4)), "--runs-dir", runs)
     assert result.exit_code == 130, result.output
     interrupted = one_run(runs, "-cut")

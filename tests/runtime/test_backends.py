@@ -111,7 +111,7 @@ ON_BACKEND = """
 import json, sys
 from typer.testing import CliRunner
 from dlcli.cli import app
-from tests.test_backends import evaluate_and_predict
+from tests.runtime.test_backends import evaluate_and_predict
 runner = CliRunner()
 found = evaluate_and_predict(lambda *args: runner.invoke(app, [str(a) for a in args]), *sys.argv[1:])
 print("RESULT", json.dumps(found))

@@ -360,3 +360,24 @@ def test_backup_can_be_turned_off(cli, write_config, runs_dir):
     train_ok(cli, write_config(tiny_config(fit={"epochs": 2, "backup": False})))
     run = only_run(runs_dir)
     assert not (run / "backup").exists() and len(read_csv(run / "history.csv")) == 2
+
+
+# A C++ log line of TensorFlow / absl: "E0000 00:00:1796285987.878694   13614 node_def_util.cc:682] ...", or the
+# "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR" that comes first.
+CPP_LOG_LINE = r"(?m)^([IWEF]\d{4} \d\d:\d\d:[\d.]+ +\d+ [\w.]+:\d+\]|WARNING: All log messages before absl)"
+
+
+def test_tensorflow_cpp_log_lines_only_with_verbose(write_config, tmp_path):
+    import os
+    import re
+
+    # 2 is a common setting in users' shells; it lets TensorFlow's "E0000 ... use_unbounded_threadpool" through.
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    config = write_config(tiny_config(fit={"epochs": 1}))
+    quiet, verbose = (subprocess.run([sys.executable, "-m", "dlcli.cli", *flag, "train", str(config), "--runs-dir",
+                                      str(tmp_path / "runs")], env=env, capture_output=True, text=True, timeout=300)
+                      for flag in ([], ["--verbose"]))
+    assert quiet.returncode == 0 and verbose.returncode == 0, quiet.stderr + verbose.stderr
+    assert not re.search(CPP_LOG_LINE, quiet.stderr), quiet.stderr
+    if BACKEND == "tensorflow":  # only TensorFlow logs from C++
+        assert re.search(CPP_LOG_LINE, verbose.stderr), verbose.stderr
