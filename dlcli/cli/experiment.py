@@ -14,21 +14,18 @@ import typer
 
 from dlcli.cli.app import app, user_errors
 from dlcli.cli.echo import columns_lines, echo_notes, echo_tracking
-from dlcli.cli.options import (MLFLOW_ON, BackendOpt, ConfigArg, DeviceOpt, MlflowOpt, NameOpt, RunsDirOpt, SeedOpt,
-                               SetOpt, load, runs_dir_or_default)
+from dlcli.cli.options import (MLFLOW_ON, ConfigArg, MlflowOpt, Overrides, RunsDirOpt, load, runs_dir_or_default,
+                               takes_overrides)
 from dlcli.errors import DlcliError
 
 
 @app.command()
+@takes_overrides
 def train(
     config: Annotated[Optional[Path], typer.Argument(  # noqa: UP045
         help="The experiment's YAML config file (not needed with --resume).", exists=True, dir_okay=False,
         readable=True)] = None,
-    set_: SetOpt = None,
-    name: NameOpt = None,
-    seed: SeedOpt = None,
-    device: DeviceOpt = None,
-    backend: BackendOpt = None,
+    overrides: Overrides = Overrides(),
     runs_dir: RunsDirOpt = None,
     resume: Annotated[Optional[Path], typer.Option(  # noqa: UP045
         help="Continue an interrupted or crashed run from its last finished epoch, in its own directory.",
@@ -39,7 +36,7 @@ def train(
     from dlcli.report import baseline_note, format_table  # lazy: start-up speed
 
     with user_errors():
-        if resume is not None and (config or set_ or name or seed is not None or device or backend or mlflow):
+        if resume is not None and (config or overrides.given() or mlflow):
             raise DlcliError("--resume continues a run with its own saved config: give only --resume RUN_DIR")
         if resume is None and config is None:
             raise DlcliError("give a config file (dlcli train CONFIG) or --resume RUN_DIR")
@@ -50,7 +47,7 @@ def train(
         else:
             from dlcli.integrations import tracking  # lazy: start-up speed
 
-            cfg = load(config, [*(set_ or []), *([MLFLOW_ON] if mlflow else [])], name, seed, device, backend)
+            cfg = load(config, overrides, *([MLFLOW_ON] if mlflow else []))
             tracking.check_mlflow_installed(cfg)  # before TensorFlow and the data load
             exp = training.prepare_experiment(cfg)
         echo_notes(exp.data.notes)
@@ -68,17 +65,14 @@ def train(
 
 
 @app.command()
+@takes_overrides
 def validate(
     config: ConfigArg,
-    set_: SetOpt = None,
-    name: NameOpt = None,
-    seed: SeedOpt = None,
-    device: DeviceOpt = None,
-    backend: BackendOpt = None,
+    overrides: Overrides = Overrides(),
 ) -> None:
     """Check a config and its data, and print the model summary; trains nothing, writes nothing."""
     with user_errors():
-        cfg = load(config, set_, name, seed, device, backend)
+        cfg = load(config, overrides)
         from dlcli import train as training  # lazy: start-up speed
         from dlcli.model import summary_text
 
@@ -95,6 +89,7 @@ def validate(
 
 
 @app.command()
+@takes_overrides
 def tune(
     config: ConfigArg,
     strategy: Annotated[Optional[str], typer.Option(  # noqa: UP045
@@ -114,11 +109,7 @@ def tune(
         help="Run trials as a worker of the search in this run directory, taking them from the chief at "
         "KERASTUNER_ORACLE_IP:KERASTUNER_ORACLE_PORT (see README, 'Hyperparameter search').", metavar="RUN_DIR",
         exists=True, file_okay=False)] = None,
-    set_: SetOpt = None,
-    name: NameOpt = None,
-    seed: SeedOpt = None,
-    device: DeviceOpt = None,
-    backend: BackendOpt = None,
+    overrides: Overrides = Overrides(),
     runs_dir: RunsDirOpt = None,
     mlflow: MlflowOpt = False,
 ) -> None:
@@ -129,11 +120,12 @@ def tune(
     with user_errors():
         from dlcli import tune as tuning  # lazy: start-up speed
 
-        overrides = list(set_ or [])
-        overrides += [f"tune.strategy={strategy}"] if strategy is not None else []
-        overrides += [f"tune.max_trials={max_trials}"] if max_trials is not None else []
-        overrides += [MLFLOW_ON] if mlflow else []
-        search = tuning.load_search(config, overrides, name=name, seed=seed, device=device, backend=backend)
+        more_set = list(overrides.set_)
+        more_set += [f"tune.strategy={strategy}"] if strategy is not None else []
+        more_set += [f"tune.max_trials={max_trials}"] if max_trials is not None else []
+        more_set += [MLFLOW_ON] if mlflow else []
+        search = tuning.load_search(config, more_set, name=overrides.name, seed=overrides.seed,
+                                    device=overrides.device, backend=overrides.backend)
         if join is not None:
             tuning.join(search, join, threads)
             return

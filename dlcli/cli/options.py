@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 import typer
 
@@ -24,6 +28,51 @@ MlflowOpt = Annotated[bool, typer.Option(
     "--mlflow", help="Also log the run to MLflow (turns on tracking.mlflow; default store: ./mlruns/mlflow.db). "
     "Needs: pip install 'dlcli\\[mlflow]'.")]
 MLFLOW_ON = "tracking.mlflow.enabled=true"  # what --mlflow sets
+
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """What ``--set``, ``--name``, ``--seed``, ``--device`` and ``--backend`` change in a config."""
+
+    set_: list[str] = field(default_factory=list)
+    name: str | None = None
+    seed: int | None = None
+    device: str | None = None
+    backend: str | None = None
+
+    def given(self) -> bool:
+        """Whether any of them was given on the command line."""
+        return bool(self.set_ or self.name or self.seed is not None or self.device or self.backend)
+
+
+OVERRIDE_OPTIONS = {"set_": SetOpt, "name": NameOpt, "seed": SeedOpt, "device": DeviceOpt, "backend": BackendOpt}
+
+
+def takes_overrides(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a command the options every config-reading command shares, declared once (``OVERRIDE_OPTIONS``).
+
+    They take the place of the command's ``overrides`` parameter, in that position (so ``--help`` lists them there),
+    and the command receives them as one :class:`Overrides`. Typer reads the options from the signature.
+    """
+    signature = inspect.signature(command, eval_str=True)
+    params: list[inspect.Parameter] = []
+    for param in signature.parameters.values():
+        if param.name == "overrides":
+            params += [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=kind)
+                       for name, kind in OVERRIDE_OPTIONS.items()]
+        else:
+            params.append(param)
+
+    @functools.wraps(command)
+    def with_overrides(**options: Any) -> Any:
+        given = {name: options.pop(name) for name in OVERRIDE_OPTIONS}
+        return command(overrides=Overrides(**{**given, "set_": list(given["set_"] or [])}), **options)
+
+    with_overrides.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    with_overrides.__annotations__ = {p.name: p.annotation for p in params}
+    return with_overrides
+
 
 RunArg = Annotated[str, typer.Argument(help="A run directory (runs/<run-id>) or a run id under --runs-dir.")]
 FormatOpt = Annotated[Literal["table", "csv", "json", "markdown"], typer.Option(
@@ -53,12 +102,13 @@ def runs_dir_or_default(runs_dir: Path | None) -> Path:
     return runs_dir or default_runs_dir()
 
 
-def load(config: Path, set_: list[str] | None, name: str | None, seed: int | None, device: str | None,
-         backend: str | None = None):
-    """The config file with ``--set`` and the command-line overrides applied, checked (raises ConfigError)."""
+def load(config: Path, overrides: Overrides, *more_set: str):
+    """The config file with ``--set`` (then ``more_set``) and the other overrides applied, checked (raises
+    ConfigError)."""
     from dlcli.config import load_config  # lazy: start-up speed
 
-    return load_config(config, set_ or [], name=name, seed=seed, device=device, backend=backend)
+    return load_config(config, [*overrides.set_, *more_set], name=overrides.name, seed=overrides.seed,
+                       device=overrides.device, backend=overrides.backend)
 
 
 def run_dir_of(run: str, runs_dir: Path | None) -> Path:

@@ -9,7 +9,7 @@ import typer
 
 from dlcli.cli.app import app, one_line, user_errors
 from dlcli.cli.echo import columns_lines
-from dlcli.cli.options import BackendOpt, ConfigArg, DeviceOpt, NameOpt, SeedOpt, SetOpt, load
+from dlcli.cli.options import ConfigArg, Overrides, load, takes_overrides
 from dlcli.errors import DlcliError
 
 
@@ -53,19 +53,16 @@ app.add_typer(config_app, name="config")
 
 
 @config_app.command("show")
+@takes_overrides
 def config_show(
     config: ConfigArg,
-    set_: SetOpt = None,
-    name: NameOpt = None,
-    seed: SeedOpt = None,
-    device: DeviceOpt = None,
-    backend: BackendOpt = None,
+    overrides: Overrides = Overrides(),
 ) -> None:
     """Print the fully resolved config as YAML: defaults and overrides filled in, data path absolute."""
     with user_errors():
         from dlcli.config import dump_yaml  # lazy: start-up speed
 
-        cfg = load(config, set_, name, seed, device, backend)
+        cfg = load(config, overrides)
     typer.echo(dump_yaml(cfg.to_yaml_dict()), nl=False)
     if cfg.data.kind == "file" and Path(cfg.data.source).suffix.lower() in (".csv", ".parquet"):
         from dlcli.data import prepare_table  # lazy: start-up speed

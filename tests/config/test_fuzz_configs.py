@@ -10,6 +10,7 @@ import shutil
 import uuid
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -94,6 +95,7 @@ def as_yaml(cfg: Any) -> str:
         return "{unbalanced: [yaml\n"
 
 
+@pytest.mark.slow
 def test_mutated_configs_train_or_fail_cleanly(cli, tmp_path_factory, request):
     examples = request.config.getoption("--fuzz-examples")
     outcomes = {"trained": 0, "config error": 0, "run failed": 0}

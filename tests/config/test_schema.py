@@ -90,6 +90,7 @@ def test_allowed_values_and_defaults_come_from_the_models():
     assert '"gt"' not in step and '"exclusiveMinimum": 0' in step
 
 
+@pytest.mark.slow
 def test_examples_are_names_keras_knows():
     """The schema suggests names; each must resolve through the same lookups `dlcli train` uses."""
     from dlcli.config import CompileConfig, OptimizerConfig, ScheduleConfig

@@ -17,6 +17,8 @@ from dlcli.data import prepare
 
 from tests.conftest import tiny_config
 
+pytestmark = pytest.mark.slow  # end-to-end runs: not in the quick loop (python -m pytest -m "not slow")
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "configs" / "images_cnn.yaml"
 COLOURS = {"blue": (30, 60, 220), "green": (40, 200, 60), "red": (220, 40, 40)}
 

@@ -19,6 +19,8 @@ from dlcli.data import prepare, split_indices
 
 from tests.conftest import ok, only_run, read_csv, user_error
 
+pytestmark = pytest.mark.slow  # end-to-end runs: not in the quick loop (python -m pytest -m "not slow")
+
 N = 240
 
 

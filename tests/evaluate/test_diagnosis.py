@@ -206,6 +206,7 @@ def diagnosis_line(stdout: str) -> str:
     return next(line for line in stdout.splitlines() if line.startswith("diagnosis: "))
 
 
+@pytest.mark.slow
 def test_tiny_model_for_one_epoch_underfits(tmp_path):
     cfg = digits("tiny", [{"type": "Dense", "units": 2, "activation": "relu"},
                           {"type": "Dense", "units": 10, "activation": "softmax"}], 1,
@@ -223,6 +224,7 @@ def test_tiny_model_for_one_epoch_underfits(tmp_path):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5_000
 
 
+@pytest.mark.slow
 def test_large_model_on_a_tiny_train_split_overfits(tmp_path):
     # ~36 training images, two 256-unit layers, 40 epochs: train accuracy 1.0, validation ~0.78, so the
     # validation error is ~0.25 of the baseline's and the training error 0 (about 7 s).

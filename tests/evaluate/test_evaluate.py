@@ -16,6 +16,8 @@ from sklearn.datasets import load_iris
 from dlcli.evaluate import new_evaluation_dir
 from tests.conftest import ok, user_error
 
+pytestmark = pytest.mark.slow  # end-to-end runs: not in the quick loop (python -m pytest -m "not slow")
+
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 

@@ -14,6 +14,8 @@ from sklearn.datasets import load_diabetes, load_iris
 
 from tests.conftest import ok, user_error
 
+pytestmark = pytest.mark.slow  # end-to-end runs: not in the quick loop (python -m pytest -m "not slow")
+
 CLASSES = ["setosa", "versicolor", "virginica"]
 PROB_COLUMNS = [f"prob_{c}" for c in CLASSES]
 

@@ -24,7 +24,7 @@ from sklearn.datasets import load_iris
 
 from tests.conftest import invoke
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.slow]  # end-to-end runs: not in the quick loop
 
 CLASSES = ["setosa", "versicolor", "virginica"]
 

@@ -338,6 +338,7 @@ def test_init_refuses_an_output_name_with_a_control_character(tmp_path):
     assert NAME_RULE in message and not output.exists()
 
 
+@pytest.mark.slow
 def test_non_ascii_names_work_end_to_end(write_config, runs_dir):
     ok("train", write_config(tiny_config(name="模型", fit={"epochs": 1})))
     ok("train", write_config(tiny_config(fit={"epochs": 1})), "--name", "café au lait")

@@ -21,7 +21,7 @@ import pytest
 from dlcli.runtime.interrupts import FAULT_VARIABLE
 from tests.conftest import only_run, read_csv, tiny_config
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.slow]  # end-to-end runs: not in the quick loop
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0", "PYTHONUNBUFFERED": "1"}
 SIGNALS = ["INT", "TERM"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from dlcli.runs import file_digest
 
 from tests.conftest import tiny_config
@@ -19,6 +21,7 @@ def swap_model(run_dir: Path, model) -> None:
     (run_dir / "run.json").write_text(json.dumps(info))
 
 
+@pytest.mark.slow
 def test_lambda_model_is_refused_unless_unsafe(cli, write_config, runs_dir):
     from dlcli.runtime import import_keras
 
@@ -41,6 +44,7 @@ def test_lambda_model_is_refused_unless_unsafe(cli, write_config, runs_dir):
     assert trusted.exit_code == 0, trusted.output + str(trusted.exception)
 
 
+@pytest.mark.slow
 def test_predict_refuses_lambda_too(cli, write_config, runs_dir, tmp_path):
     from dlcli.runtime import import_keras
 

@@ -12,6 +12,8 @@ import pytest
 
 from tests.conftest import only_run, read_csv, tiny_config
 
+pytestmark = pytest.mark.slow  # end-to-end runs: not in the quick loop (python -m pytest -m "not slow")
+
 
 @pytest.fixture(autouse=True)
 def _no_ambient_mlflow(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,6 +9,8 @@ import pytest
 
 from tests.conftest import only_run, read_csv, tiny_config
 
+pytestmark = pytest.mark.slow  # end-to-end runs: not in the quick loop (python -m pytest -m "not slow")
+
 
 def events(log_dir: Path) -> object:
     """TensorBoard's EventAccumulator over one log directory, loaded."""

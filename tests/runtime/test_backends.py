@@ -22,6 +22,8 @@ import pytest
 
 from tests.conftest import BACKEND, tiny_config
 
+pytestmark = pytest.mark.slow  # end-to-end runs: not in the quick loop (python -m pytest -m "not slow")
+
 ROOT = Path(__file__).resolve().parents[2]
 INSTALLED = [b for b in ("tensorflow", "jax", "torch") if importlib.util.find_spec(b) is not None]
 OTHERS = [b for b in INSTALLED if b != BACKEND]
@@ -112,6 +114,7 @@ import json, sys
 from typer.testing import CliRunner
 from dlcli.cli import app
 from tests.runtime.test_backends import evaluate_and_predict
+
 runner = CliRunner()
 found = evaluate_and_predict(lambda *args: runner.invoke(app, [str(a) for a in args]), *sys.argv[1:])
 print("RESULT", json.dumps(found))

@@ -115,6 +115,7 @@ def image_folder(tmp_path) -> Path:
 # Starters that train
 
 
+@pytest.mark.slow
 def test_classification_csv_starter_trains(cli, flowers):
     config, text = init_ok(cli, "--task", "classification", "--data", flowers, "--target", "species",
                            "--output", "flowers2.yaml")
@@ -130,6 +131,7 @@ def test_classification_csv_starter_trains(cli, flowers):
     assert "accuracy" in train_ok(cli, config)
 
 
+@pytest.mark.slow
 def test_binary_starter_uses_one_sigmoid_output_and_reports_auc(cli, churn):
     result = cli("init", "--task", "classification", "--data", churn)
     assert "note: target: 'label' (its name; --target chooses another)" in result.stdout
@@ -143,6 +145,7 @@ def test_binary_starter_uses_one_sigmoid_output_and_reports_auc(cli, churn):
     assert header.split() == ["split", "loss", "accuracy", "auc"]  # the metrics table
 
 
+@pytest.mark.slow
 def test_regression_starter_has_a_linear_output_and_trains(cli, prices):
     config, text = init_ok(cli, "--task", "regression", "--data", prices, "--target", "price")
     cfg = yaml.safe_load(text)
@@ -154,6 +157,7 @@ def test_regression_starter_has_a_linear_output_and_trains(cli, prices):
     assert "mae" in train_ok(cli, config)
 
 
+@pytest.mark.slow
 @needs_folders
 def test_image_starter_reads_the_folder_and_trains(cli, image_folder):
     config, text = init_ok(cli, "--task", "image", "--data", image_folder)
@@ -270,6 +274,7 @@ def test_a_failed_write_leaves_no_file(monkeypatch, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_init_does_not_import_tensorflow(tmp_path):
     code = ("import sys\nfrom typer.testing import CliRunner\nfrom dlcli.cli import app\n"
             "result = CliRunner().invoke(app, ['init', '--task', 'classification', '--data', 'wine'])\n"

@@ -17,6 +17,8 @@ from dlcli.data import prepare
 
 from tests.conftest import only_run, read_csv, tiny_config
 
+pytestmark = pytest.mark.slow  # end-to-end runs: not in the quick loop (python -m pytest -m "not slow")
+
 
 def train_run(cli, write_config, runs_dir: Path, cfg: dict) -> tuple[Path, str]:
     result = cli("train", write_config(cfg))

@@ -15,6 +15,8 @@ import yaml
 
 from tests.conftest import only_run, read_csv, tiny_config
 
+pytestmark = pytest.mark.slow  # end-to-end runs: not in the quick loop (python -m pytest -m "not slow")
+
 REPO = Path(__file__).resolve().parents[2]
 
 

@@ -16,6 +16,8 @@ import yaml
 from dlcli import runs
 from tests.conftest import BACKEND, read_csv, tiny_config
 
+pytestmark = pytest.mark.slow  # end-to-end runs: not in the quick loop (python -m pytest -m "not slow")
+
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0", "PYTHONUNBUFFERED": "1"}
 
 

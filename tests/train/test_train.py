@@ -14,6 +14,8 @@ import yaml
 
 from tests.conftest import BACKEND, only_run, read_csv, tiny_config
 
+pytestmark = pytest.mark.slow  # end-to-end runs: not in the quick loop (python -m pytest -m "not slow")
+
 
 
 

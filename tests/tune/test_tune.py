@@ -12,6 +12,8 @@ import yaml
 
 from tests.conftest import only_run, read_csv, tiny_config
 
+pytestmark = pytest.mark.slow  # end-to-end runs: not in the quick loop (python -m pytest -m "not slow")
+
 GRID = {"model.layers.0.units": [4, 8], "compile.optimizer.learning_rate": [0.01, 0.1]}
 
 
