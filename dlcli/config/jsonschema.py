@@ -48,7 +48,7 @@ def config_schema() -> dict[str, Any]:
         "$schema": DRAFT,
         "title": "dlcli experiment config",
         "description": f"{description} The YAML file given to `dlcli train`, `validate` and `tune`.",
-        "$comment": "Generated from dlcli/config.py by `dlcli schema > dlcli.schema.json`; do not edit by hand.",
+        "$comment": "Generated from the models in dlcli/config/ by `dlcli schema > dlcli.schema.json`; do not edit by hand.",
     }
     return {**header, **generated}
 

@@ -42,7 +42,7 @@ def test_schema_command_prints_the_shipped_file(cli):
     result = cli("schema")
     assert result.exit_code == 0, result.output
     shipped = (ROOT / SCHEMA_FILE).read_text(encoding="utf-8")
-    assert result.stdout == shipped, (f"{SCHEMA_FILE} is out of date with dlcli/config.py; regenerate it: "
+    assert result.stdout == shipped, (f"{SCHEMA_FILE} is out of date with dlcli/config/; regenerate it: "
                                       f"dlcli schema > {SCHEMA_FILE}")
 
 

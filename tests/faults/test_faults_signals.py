@@ -1,5 +1,5 @@
 """Faults: Ctrl-C and SIGTERM at every boundary of `train` and `tune` (sent by the DLCLI_FAULT_SIGNAL hook of
-dlcli/interrupts.py), the workers of a `tune --workers` chief killed with kill -9, and trials whose scores tie.
+dlcli/runtime/interrupts.py), the workers of a `tune --workers` chief killed with kill -9, and trials whose scores tie.
 
 Each interrupted run must exit 130 with one `error:` line, be marked `interrupted`, leave no temporary file,
 and `--resume` must finish it. The boundary matrix runs in this process (no TensorFlow start-up per case);

@@ -1,7 +1,7 @@
 """The trivial baseline beside every run's metrics: its row in metrics.csv, run.json and the console.
 
 The expected numbers are computed here with NumPy from the run's own splits (rebuilt from its
-config.yaml), independently of dlcli/baseline.py.
+config.yaml), independently of dlcli/model/baseline.py.
 """
 
 from __future__ import annotations
