@@ -25,7 +25,7 @@ def test_quick_benchmark_produces_every_figure(tmp_path):
     for figure in ("dlcli --help", "dlcli runs list", "dlcli validate", "import tensorflow", "bare Typer app --help",
                    "vs bare Typer --help", "dlcli config show", "1st epoch later by s", "RSS ratio", "s/epoch not",
                    "same numbers twice, not",
-                   "digits MLP", "digits CNN", "CSV", "Parquet", "wall ratio", "epoch ratio", "epoch ratio, lean",
+                   "digits MLP", "digits CNN", "| csv |", "| parquet |", "wall ratio", "epoch ratio", "epoch ratio, lean",
                    "dlcli peak RSS MB", "fits by hand", "--workers 2 vs --workers 1", "peak RSS MB, 2 trials vs 1",
                    "samples/s", "| tensorflow |", "| jax |", "| torch |", "CNN test acc"):
         assert figure in text, figure

@@ -85,8 +85,11 @@ def checkpoint_bytes(model: Any) -> int:
 # save, and BACKUP_COST_FACTOR times that save's own duration or more (so saving takes at most 2% of the
 # time): a crash or Ctrl-C costs at most the last few seconds of epochs, and the save (22 ms per epoch for the
 # digits MLP, far more for a large model) no longer runs after every epoch. Read at each epoch's end.
-BACKUP_SECONDS = 5.0
-BACKUP_COST_FACTOR = 50.0
+# Both are 0 for now (a save after every epoch): with a longer cadence a resumed run trains again the epochs
+# after the last save, and MLflow, which cannot take back what it logged, then shows those epochs twice
+# (tests/integrations/test_mlflow.py). Issue 15 turns the cadence on once that is handled.
+BACKUP_SECONDS = 0.0
+BACKUP_COST_FACTOR = 0.0
 
 
 class TimedBackup:
