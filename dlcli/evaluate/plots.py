@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dlcli.data import keras_inputs
 from dlcli.errors import RunError
 from dlcli.evaluate.reload import load_model, open_run, own_test_split
 from dlcli.evaluate.score import class_probabilities, classification_scores, true_indices
+from dlcli.model.scoring import predict
 from dlcli.report import plot_confusion_matrix, plot_learning_curves
 from dlcli.runs import effective_status, load_run_info, read_history
 from dlcli.runs.diagnosis import best_epoch
@@ -36,7 +36,7 @@ def plot_run(run_dir: Path, out_dir: Path | None = None, confusion: bool = True,
         run = open_run(run_dir, backend)
         x, y = own_test_split(run, force)
         load_model(run, unsafe=unsafe)
-        probs = class_probabilities(run.model.predict(**keras_inputs(x, None, run.cfg.fit.batch_size), verbose=0),
+        probs = class_probabilities(predict(run.model, x, run.cfg.fit.batch_size),
                                     run.prep.encoding)
         names = list(run.prep.class_names or [])
         matrix = classification_scores(true_indices(y, run.prep.encoding), probs, names)["matrix"]

@@ -11,6 +11,7 @@ from dlcli.errors import DataError
 from dlcli.evaluate.inputs import read_inputs
 from dlcli.evaluate.reload import load_model, open_run
 from dlcli.evaluate.score import class_probabilities
+from dlcli.model.scoring import predict
 from dlcli.runs import replacing
 
 TABLE_SUFFIXES = (".csv", ".parquet")
@@ -48,7 +49,7 @@ def predict_file(run_dir: Path, input_path: Path, output_path: Path, unsafe: boo
     inputs = read_inputs(input_path, run.prep, with_target=False)
     x = run.prep.transform(inputs.x)
     load_model(run, unsafe=unsafe)
-    outputs = run.model.predict(x, batch_size=run.cfg.fit.batch_size, verbose=0)
+    outputs = predict(run.model, x, run.cfg.fit.batch_size)
     if run.prep.task == "classification":
         names = list(run.prep.class_names or [])
         probs = class_probabilities(outputs, run.prep.encoding).astype(np.float32)

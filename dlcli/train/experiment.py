@@ -11,6 +11,7 @@ from dlcli.config import ExperimentConfig, load_config
 from dlcli.data import Dataset, prepare
 from dlcli.errors import ConfigError, DataError, allowed_list
 from dlcli.model import build_model, resolve_metrics
+from dlcli.model.scoring import predict, score_predictions, scorer
 from dlcli.runs import resumable_info
 
 
@@ -45,35 +46,33 @@ def _check_monitors(cfg: ExperimentConfig, has_val: bool) -> None:
 
 
 def _dry_run(model: Any, cfg: ExperimentConfig, data: Dataset) -> None:
-    """Evaluate two samples so a loss/metric/label mismatch is a config error, not a crash mid-run."""
+    """Predict two samples and score them with the run's loss and metrics, so a loss/metric/label mismatch is
+    a config error, not a crash mid-run.
+
+    Eager (:func:`~dlcli.model.scoring.predict`, :func:`~dlcli.model.scoring.score_predictions`), unlike
+    ``model.evaluate``: no graph traced for a batch of two, and the model's own metrics stay untouched. Every
+    random state is put back, so the run trains as it would without the check.
+    """
     x, y = data.head(2)
+    outputs = None
     try:
-        if runtime.import_keras().backend.backend() == "tensorflow":
-            model.evaluate(x, y, verbose=0)
-        else:
-            # On JAX and PyTorch a first evaluate changes how the same seed trains afterwards (measured:
-            # loss 1.0028 vs 1.0038 after the first epoch), so probe a copy and leave every RNG as it was.
-            with runtime.rng_preserved():
-                probe = runtime.import_keras().models.clone_model(model)
-                probe.compile(loss=cfg.compile.loss, metrics=resolve_metrics(cfg.compile, data.prep))
-                probe.evaluate(x, y, verbose=0)
+        with runtime.rng_preserved():
+            outputs = predict(model, x, 2)
+            score_predictions(scorer(cfg, data.prep, outputs.shape[1:]), outputs, y)
         return
     except Exception as exc:  # every backend raises its own kinds here
         reason = backend_error_line(exc)
-    raise ConfigError(_culprit(model, cfg, data), f"cannot compare the model's output (shape "
+    where = "model.layers" if outputs is None else _culprit(outputs, cfg, data, y)
+    raise ConfigError(where, f"cannot compare the model's output (shape "
                       f"{tuple(model.output_shape)}) with the labels (shape {tuple(y.shape)[1:] or 'one value'} "
                       f"per sample, encoded for loss {cfg.compile.loss!r}): {reason}")
 
 
-def _culprit(model: Any, cfg: ExperimentConfig, data: Dataset) -> str:
+def _culprit(outputs: Any, cfg: ExperimentConfig, data: Dataset, y: Any) -> str:
     """Which of the loss and the metrics fails on the labels (only called once something did)."""
-    keras = runtime.import_keras()
-    x, y = data.head(2)
     for i, metrics in [(-1, [])] + list(enumerate([m] for m in resolve_metrics(cfg.compile, data.prep))):
-        probe = keras.models.clone_model(model)
-        probe.compile(loss=cfg.compile.loss, metrics=metrics)
         try:
-            probe.evaluate(x, y, verbose=0)
+            score_predictions(scorer(cfg, data.prep, outputs.shape[1:], metrics), outputs, y)
         except Exception:
             return "compile.loss" if i < 0 else f"compile.metrics[{i}]"
     return "compile"

@@ -1,11 +1,9 @@
 """A trained model's results: its scores beside the trivial baseline (``metrics.csv``), the fit diagnosis
-(``diagnosis.json``) and the learning curves (``learning_curves.png``)."""
+(``diagnosis.json``) and the learning curves (``learning_curves.png``, drawn while the model is saved and scored)."""
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +13,7 @@ from dlcli.model.baseline import Baseline, score_baseline
 from dlcli.model.scoring import keras_scores
 from dlcli.report import plot_learning_curves
 from dlcli.runs import atomic_write_json
-from dlcli.runs.diagnosis import diagnose
-from dlcli.train.experiment import Experiment
+from dlcli.runs.diagnosis import best_epoch, diagnose
 
 
 def score_splits(model: Any, cfg: ExperimentConfig, data: Dataset) -> list[dict[str, Any]]:
@@ -38,18 +35,20 @@ def score_run(model: Any, cfg: ExperimentConfig, data: Dataset) -> tuple[list[di
     return [*metrics, baseline.row()], baseline
 
 
-def import_in_background(*modules: str) -> threading.Thread:
-    """Start importing ``modules`` in a thread (matplotlib takes ~0.5 s, mostly while TensorFlow works
-    outside the GIL), so the learning-curve plot adds next to nothing to a run's wall time."""
+def draw_learning_curves(history: dict[str, list[float]], run_dir: Path) -> Future:
+    """Start drawing ``learning_curves.png`` from the finished history in a thread, and return its Future
+    (``result()`` waits, and raises what the drawing raised).
 
-    def load() -> None:
-        for module in modules:
-            with contextlib.suppress(Exception):  # the real import later reports any problem
-                importlib.import_module(module)
-
-    thread = threading.Thread(target=load, daemon=True)
-    thread.start()
-    return thread
+    The plot needs only the history (the best epoch is the lowest validation loss), so it is drawn while the
+    model is saved and scored: matplotlib's import and drawing (~0.5 s) no longer come after them, on the
+    run's critical path. The file is written through a temporary name, so it is complete or absent.
+    """
+    curves = {"epoch": list(range(1, len(history.get("loss", [])) + 1)), **history}
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dlcli-plot")
+    future = pool.submit(plot_learning_curves, curves, run_dir / "learning_curves.png", best_epoch(history)[0],
+                         title=run_dir.name)
+    pool.shutdown(wait=False)
+    return future
 
 
 def write_diagnosis(run_dir: Path, metrics: list[dict[str, Any]], history: dict[str, list[float]],
@@ -57,13 +56,4 @@ def write_diagnosis(run_dir: Path, metrics: list[dict[str, Any]], history: dict[
     """Diagnose the fit against the trivial baseline and save it as ``diagnosis.json``; returns the Diagnosis."""
     diagnosis = diagnose(metrics, history, settings, baseline.rows)
     atomic_write_json(run_dir / "diagnosis.json", diagnosis.to_dict())
-    return diagnosis
-
-
-def write_fit_report(exp: Experiment, run_dir: Path, metrics: list[dict[str, Any]],
-                     history: dict[str, list[float]], baseline: Baseline) -> Any:
-    """Diagnose the fit (``diagnosis.json``) and draw ``learning_curves.png``; returns the Diagnosis."""
-    diagnosis = write_diagnosis(run_dir, metrics, history, exp.cfg.diagnosis, baseline)
-    curves = {"epoch": list(range(1, len(history.get("loss", [])) + 1)), **history}
-    plot_learning_curves(curves, run_dir / "learning_curves.png", diagnosis.best_epoch, title=run_dir.name)
     return diagnosis

@@ -19,7 +19,7 @@ from dlcli.runtime import interrupts
 from dlcli.train.backup import BACKUP_DIR, backup_epoch, is_trained, save_trained, truncate_history
 from dlcli.train.experiment import Experiment, backend_error_line, run_info
 from dlcli.train.fitting import fit
-from dlcli.train.results import import_in_background, score_run, write_fit_report
+from dlcli.train.results import draw_learning_curves, score_run, write_diagnosis
 
 
 @dataclass
@@ -78,16 +78,15 @@ def train(exp: Experiment, runs_dir: Path, command: str = "train", verbose: int 
             tracker.end("FAILED")
             raise RunFailed(f"run {run.id} failed: {reason}; try a lower learning rate or scaled inputs "
                             f"(data.scale: standard). Run directory: {run.path}")
-        # The learning-curve plot needs matplotlib: import it while the model is scored and saved.
-        plotting = import_in_background("matplotlib.figure", "matplotlib.backends.backend_agg")
+        full_history = read_history(run.path)  # every epoch, those before a resume too
+        curves = draw_learning_curves(full_history, run.path)  # in a thread, while the model is saved and scored
         interrupts.checkpoint("saving")
         save_trained(exp.model, run, monitor.last_epoch)
         interrupts.checkpoint("scoring")
         metrics, baseline = score_run(exp.model, cfg, exp.data)
         write_csv(run.path / "metrics.csv", metrics)
-        plotting.join()
-        full_history = read_history(run.path)  # every epoch, those before a resume too
-        diagnosis = write_fit_report(exp, run.path, metrics, full_history, baseline)
+        diagnosis = write_diagnosis(run.path, metrics, full_history, cfg.diagnosis, baseline)
+        curves.result()
         tracker.log_results(exp, metrics, run.path)
         interrupts.checkpoint("finish")
     except KeyboardInterrupt:
