@@ -230,7 +230,7 @@ def bench_train(sizes: Sizes, work: Path, tables: tuple[Path, Path]) -> list[dic
         same = ["--set", "data.scale=standard", "--set", "fit.early_stopping=null", "--set", f"fit.epochs={epochs}",
                 "--set", f"fit.batch_size={batch}", "--set", "compile.optimizer.learning_rate=0.001"]
         # By default dlcli turns on TensorFlow's op determinism (same seed, same numbers) and checkpoints every
-        # epoch for --resume; the plain script, like most hand-written ones, does neither. So dlcli runs both
+        # few seconds for --resume; the plain script, like most hand-written ones, does neither. So dlcli runs both
         # ways: as shipped, and "lean" (deterministic: false, fit.backup: false), the same work as the script.
         sides = {"dlcli": [], "dlcli lean": ["--set", "deterministic=false", "--set", "fit.backup=false"]}
         walls: dict[str, list[float]] = {k: [] for k in (*sides, "plain")}

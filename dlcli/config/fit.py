@@ -57,10 +57,10 @@ class FitConfig(Strict):
     batch_size: int = Field(32, ge=1, le=1_000_000, description="Samples per gradient step.")
     epochs: int = Field(10, ge=1, le=100_000, description="Passes over the training data.")
     shuffle: bool = Field(True, description="Shuffle the training data each epoch.")
-    backup: bool = Field(True, description="Keep the training state of the last epoch in <run>/backup/ (saved "
-                         "after every epoch) so that `dlcli train --resume` continues an "
-                         "interrupted run from there, each epoch once in history.csv; false skips it, and a resume "
-                         "starts the epochs over.")
+    backup: bool = Field(True, description="Keep the training state of a recent epoch in <run>/backup/ (saved "
+                         "every few seconds and when the fit ends) so that `dlcli train --resume` continues an "
+                         "interrupted run from there, each epoch once in history.csv and MLflow; false skips it, "
+                         "and a resume starts the epochs over.")
     # `true` turns a callback on with its defaults, `false` (like leaving it out) off.
     early_stopping: Annotated[EarlyStoppingConfig | None, TrueMeansDefaults] = Field(
         None, description="Stop when the monitored value stalls.", json_schema_extra=also_boolean)

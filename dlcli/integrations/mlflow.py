@@ -11,6 +11,8 @@ import contextlib
 import importlib.util
 import logging
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -181,16 +183,32 @@ class MlflowTracker(Tracker):
         return {"tracking_uri": self.uri, "experiment": self.experiment, "experiment_id": self.experiment_id,
                 "run_id": self.run_id, "model_uri": self.model_uri}
 
-    def callbacks(self) -> list[Any]:
+    def callbacks(self, saved_epoch: Callable[[], int] | None = None) -> list[Any]:
         keras = runtime.import_keras()
         mlflow, run_id = self.mlflow, self.run_id
 
         class MlflowEpochs(keras.callbacks.Callback):
-            """Logs each epoch's history values with step = the epoch number (1, 2, ... as in history.csv)."""
+            """Logs each epoch's history values with step = the epoch number (1, 2, ... as in history.csv),
+            once the resume checkpoint holds that epoch (``saved_epoch``): MLflow cannot take back a step,
+            and a resumed run trains the epochs after the checkpoint again."""
+
+            def __init__(self) -> None:
+                super().__init__()
+                self.pending: list[tuple[int, dict[str, float], int]] = []  # (step, values, time in ms)
 
             def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
                 values = {k: float(v) for k, v in (logs or {}).items()}
-                mlflow.log_metrics(values, step=epoch + 1, run_id=run_id)
+                self.pending.append((epoch + 1, values, int(time.time() * 1000)))
+                self._log_saved()
+
+            def on_train_end(self, logs: dict | None = None) -> None:
+                self._log_saved()  # the checkpoint, earlier in the callback list, has saved the fit's end
+
+            def _log_saved(self) -> None:
+                last = saved_epoch() if saved_epoch is not None else None
+                while self.pending and (last is None or self.pending[0][0] <= last):
+                    step, values, stamp = self.pending.pop(0)
+                    mlflow.log_metrics(values, step=step, run_id=run_id, timestamp=stamp)
 
         return [MlflowEpochs()]
 

@@ -6,6 +6,7 @@ each of its methods.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,14 @@ class Tracker:
     def start(self, run: Any, command: str) -> None:
         """A dlcli run (``runs.Run``) started, or was reopened by ``--resume``."""
 
-    def callbacks(self) -> list[Any]:
-        """Keras callbacks that report each epoch."""
+    def callbacks(self, saved_epoch: Callable[[], int] | None = None) -> list[Any]:
+        """Keras callbacks that report each epoch.
+
+        Args:
+            saved_epoch: the last epoch the resume checkpoint holds, asked at each epoch's end and when the
+                fit ends (after the checkpoint's own save); an epoch is reported once it holds it, since a
+                resume trains the later ones again. None (no checkpoint): each epoch as it ends.
+        """
         return []
 
     def log_results(self, exp: Any, metrics: list[dict[str, Any]], run_dir: Path) -> None:

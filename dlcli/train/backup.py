@@ -83,13 +83,12 @@ def checkpoint_bytes(model: Any) -> int:
 
 # The training state is saved at the end of the first epoch that ends BACKUP_SECONDS or more after the last
 # save, and BACKUP_COST_FACTOR times that save's own duration or more (so saving takes at most 2% of the
-# time): a crash or Ctrl-C costs at most the last few seconds of epochs, and the save (22 ms per epoch for the
-# digits MLP, far more for a large model) no longer runs after every epoch. Read at each epoch's end.
-# Both are 0 for now (a save after every epoch): with a longer cadence a resumed run trains again the epochs
-# after the last save, and MLflow, which cannot take back what it logged, then shows those epochs twice
-# (tests/integrations/test_mlflow.py). Issue 15 turns the cadence on once that is handled.
-BACKUP_SECONDS = 0.0
-BACKUP_COST_FACTOR = 0.0
+# time), and once when the fit ends: a crash or Ctrl-C costs at most the last few seconds of epochs, and the
+# save (22 ms per epoch for the digits MLP, far more for a large model) no longer runs after every epoch. A
+# resumed run trains those epochs again, so MLflow, which cannot take back what it logged, is given only the
+# epochs a save holds (``saved_epoch``, read by ``dlcli.integrations.mlflow``). Read at each epoch's end.
+BACKUP_SECONDS = 5.0
+BACKUP_COST_FACTOR = 50.0
 
 
 class TimedBackup:
@@ -122,6 +121,11 @@ class TimedBackup:
                 # Saving at an epoch's end, its per-batch hook does nothing; without this flag its mere presence
                 # turns off Keras's asynchronous batch dispatch and every step waits for its logs.
                 self.async_safe = True
+
+            @property
+            def saved_epoch(self) -> int:
+                """The last epoch whose state is saved (or was restored): where a resume would start."""
+                return self._saved_epoch
 
             def on_train_begin(self, logs: dict | None = None) -> None:
                 super().on_train_begin(logs)  # restores the saved state, if any

@@ -7,6 +7,7 @@ from typing import Any
 from dlcli import runtime
 from dlcli.config import ExperimentConfig
 from dlcli.data import Dataset, is_streamed, keras_inputs
+from dlcli.integrations import Tracker
 from dlcli.runs import Run
 from dlcli.runtime import multihost
 from dlcli.train.backup import BACKUP_DIR, TimedBackup, backup_epoch, is_trained
@@ -32,13 +33,15 @@ def fit_model(model: Any, cfg: ExperimentConfig, data: Dataset, callbacks: list[
     return history
 
 
-def fit(exp: Experiment, run: Run, verbose: int, extra: list[Any] | None = None) -> tuple[Any, Any]:
-    """``model.fit`` with dlcli's callbacks and ``extra`` ones (TensorBoard, MLflow); returns (history, monitor).
+def fit(exp: Experiment, run: Run, verbose: int, extra: list[Any] | None = None,
+        tracker: Tracker | None = None) -> tuple[Any, Any]:
+    """``model.fit`` with dlcli's callbacks, ``extra`` ones (TensorBoard) and the ``tracker``'s (MLflow);
+    returns (history, monitor).
 
     :class:`TimedBackup` keeps the training state of a recent epoch in ``<run>/backup/`` (every few
     seconds, and when the fit ends; until ``train`` has saved the trained model), so ``dlcli train --resume``
-    continues from there. A run resumed after its fit had finished (:func:`is_trained`) is not fitted again:
-    its saved model is loaded.
+    continues from there; the tracker reports an epoch once that state holds it. A run resumed after its fit
+    had finished (:func:`is_trained`) is not fitted again: its saved model is loaded.
     """
     monitor = RunMonitor(run, run.path / "history.csv")
     monitor.last_epoch = backup_epoch(run.path)  # where a resumed run starts
@@ -46,7 +49,10 @@ def fit(exp: Experiment, run: Run, verbose: int, extra: list[Any] | None = None)
         monitor.last_epoch = int(run.info.get("last_epoch") or 0)
         exp.model.load_weights(run.path / "model.keras")
         return None, monitor
-    callbacks = [TimedBackup(run.path / BACKUP_DIR)] if exp.cfg.fit.backup else []
-    # The monitor goes last: it logs what the others add (learning_rate), after the state is saved.
-    history = fit_model(exp.model, exp.cfg, exp.data, [*callbacks, *(extra or []), monitor], verbose)
+    backup = TimedBackup(run.path / BACKUP_DIR) if exp.cfg.fit.backup else None
+    tracked = (tracker or Tracker()).callbacks(None if backup is None else lambda: backup.saved_epoch)
+    # The backup comes before the tracker, so it has saved an epoch when the tracker asks; the monitor goes
+    # last: it logs what the others add (learning_rate), after the state is saved.
+    callbacks = [*([backup] if backup is not None else []), *(extra or []), *tracked, monitor]
+    history = fit_model(exp.model, exp.cfg, exp.data, callbacks, verbose)
     return history, monitor

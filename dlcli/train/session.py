@@ -68,9 +68,8 @@ def train(exp: Experiment, runs_dir: Path, command: str = "train", verbose: int 
             atomic_write_text(run.path / "summary.txt", summary_text(exp.model))
             exp.data.prep.save(run.path)
         tracker.start(run, command)
-        extra = [*tensorboard_callbacks(cfg, run.path / TENSORBOARD_DIR), *tracker.callbacks()]
         interrupts.checkpoint("before_fit")
-        history, monitor = fit(exp, run, verbose, extra)
+        history, monitor = fit(exp, run, verbose, tensorboard_callbacks(cfg, run.path / TENSORBOARD_DIR), tracker)
         if monitor.nan_epoch is not None:
             reason = f"loss became NaN at epoch {monitor.nan_epoch}"
             shutil.rmtree(run.path / BACKUP_DIR, ignore_errors=True)  # a NaN state: a resume starts over

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dlcli.train.backup import backup_epoch
 from tests.conftest import only_run, read_csv, tiny_config
 
 pytestmark = pytest.mark.slow  # end-to-end runs: not in the quick loop (python -m pytest -m "not slow")
@@ -240,12 +241,16 @@ def test_a_resumed_run_continues_its_mlflow_run(cli, write_config, runs_dir, tmp
     cfg["fit"]["epochs"] = 4
     cfg["tracking"] = {"mlflow": {"uri": uri, "log_model": False}}
     callbacks = tracking.MlflowTracker.callbacks
-    monkeypatch.setattr(tracking.MlflowTracker, "callbacks", lambda self: [*callbacks(self), CtrlCAtEpoch3()])
+    monkeypatch.setattr(tracking.MlflowTracker, "callbacks",
+                        lambda self, saved_epoch=None: [*callbacks(self, saved_epoch), CtrlCAtEpoch3()])
     result = cli("train", write_config(cfg))
     assert result.exit_code == 130, result.output
     run_dir = only_run(runs_dir)
     logged = recorded(run_dir)
     assert client(uri).get_run(logged["run_id"]).info.status == "KILLED"
+    # Two short epochs, within the backup's default 5 s: nothing saved, so nothing logged yet.
+    assert len(read_csv(run_dir / "history.csv")) == 2 and backup_epoch(run_dir) == 0
+    assert client(uri).get_metric_history(logged["run_id"], "loss") == []
 
     monkeypatch.setattr(tracking.MlflowTracker, "callbacks", callbacks)
     result = cli("train", "--resume", run_dir)
@@ -256,3 +261,50 @@ def test_a_resumed_run_continues_its_mlflow_run(cli, write_config, runs_dir, tmp
     assert sorted(m.step for m in client(uri).get_metric_history(run.info.run_id, "loss")) == [1, 2, 3, 4]
     assert "final_test_accuracy" in run.data.metrics
     assert len(client(uri).search_runs([run.info.experiment_id])) == 1
+
+
+@pytest.mark.parametrize("saved", [1, 2])
+def test_mlflow_gets_each_epoch_once_and_as_history_csv_has_it(cli, write_config, runs_dir, tmp_path, monkeypatch,
+                                                                saved):
+    """The backup holds ``saved`` of the two epochs before a Ctrl-C: MLflow has exactly those until the
+    resume, which trains the rest again; then each epoch once, with history.csv's values."""
+    import keras
+
+    from dlcli.integrations import tracking
+    from dlcli.train import backup
+
+    class SavesThenCtrlC(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            if epoch + 1 == saved:  # after the backup's save of this epoch: no more saves
+                monkeypatch.setattr(backup, "BACKUP_SECONDS", 1e9)
+
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            if epoch == 2:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(backup, "BACKUP_SECONDS", 0.0)
+    monkeypatch.setattr(backup, "BACKUP_COST_FACTOR", 0.0)
+    uri = sqlite_uri(tmp_path / "store.db")
+    cfg = tiny_config()
+    cfg["fit"]["epochs"] = 4
+    cfg["tracking"] = {"mlflow": {"uri": uri, "log_model": False}}
+    callbacks = tracking.MlflowTracker.callbacks
+    monkeypatch.setattr(tracking.MlflowTracker, "callbacks",
+                        lambda self, saved_epoch=None: [*callbacks(self, saved_epoch), SavesThenCtrlC()])
+    assert cli("train", write_config(cfg)).exit_code == 130
+    run_dir = only_run(runs_dir)
+    run_id = recorded(run_dir)["run_id"]
+    assert len(read_csv(run_dir / "history.csv")) == 2 and backup_epoch(run_dir) == saved
+    for key in ("loss", "val_accuracy"):
+        assert sorted(m.step for m in client(uri).get_metric_history(run_id, key)) == list(range(1, saved + 1))
+
+    # Resumed with the backup still off until the fit ends: the epochs it trains reach MLflow then.
+    monkeypatch.setattr(tracking.MlflowTracker, "callbacks", callbacks)
+    result = cli("train", "--resume", run_dir)
+    assert result.exit_code == 0, result.output
+    history = read_csv(run_dir / "history.csv")
+    assert [int(r["epoch"]) for r in history] == [1, 2, 3, 4]
+    for key in ("loss", "val_loss", "accuracy", "val_accuracy"):
+        points = sorted(client(uri).get_metric_history(run_id, key), key=lambda m: m.step)
+        assert [m.step for m in points] == [1, 2, 3, 4], key
+        assert [m.value for m in points] == pytest.approx([float(r[key]) for r in history], rel=1e-12), key

@@ -364,6 +364,26 @@ def test_backup_can_be_turned_off(cli, write_config, runs_dir):
     assert not (run / "backup").exists() and len(read_csv(run / "history.csv")) == 2
 
 
+@pytest.mark.parametrize("cadence, saved", [("default", [3]), ("every epoch", [1, 2, 3])])
+def test_the_backup_is_saved_every_few_seconds_and_when_the_fit_ends(cli, write_config, runs_dir, monkeypatch,
+                                                                     cadence, saved):
+    import keras
+
+    from dlcli.train import backup
+
+    saves: list[int] = []
+    save = keras.callbacks.BackupAndRestore._save_model
+    monkeypatch.setattr(keras.callbacks.BackupAndRestore, "_save_model",
+                        lambda self: (saves.append(self._current_epoch), save(self)))
+    if cadence == "every epoch":  # what the test can tell apart
+        monkeypatch.setattr(backup, "BACKUP_SECONDS", 0.0)
+        monkeypatch.setattr(backup, "BACKUP_COST_FACTOR", 0.0)
+    train_ok(cli, write_config(tiny_config(fit={"epochs": 3, "batch_size": 16})))
+    # Three short epochs, well within the default 5 s: one save, when the fit ends.
+    assert saves == saved
+    assert len(read_csv(only_run(runs_dir) / "history.csv")) == 3
+
+
 # A C++ log line of TensorFlow / absl: "E0000 00:00:1796285987.878694   13614 node_def_util.cc:682] ...", or the
 # "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR" that comes first.
 CPP_LOG_LINE = r"(?m)^([IWEF]\d{4} \d\d:\d\d:[\d.]+ +\d+ [\w.]+:\d+\]|WARNING: All log messages before absl)"
