@@ -58,7 +58,7 @@ def train(exp: Experiment, runs_dir: Path, command: str = "train", verbose: int 
     else:
         run = Run(runs_dir, cfg.name or "run", command, run_info(exp))
     previous = interrupts.install()
-    monitor = None
+    monitor = curves = None
     try:
         if resume is not None:
             truncate_history(run.path / "history.csv", restored)
@@ -111,6 +111,8 @@ def train(exp: Experiment, runs_dir: Path, command: str = "train", verbose: int 
                    test_metrics={k: v for k, v in test.items() if k != "split"}, **baseline.run_info())
         tracker.end("FINISHED")
     finally:
+        if curves is not None:  # a run that failed or was stopped after the fit: no half-drawn plot behind it
+            curves.exception()
         interrupts.restore(previous)
     return TrainResult(run_dir=run.path, run_id=run.id, metrics=metrics, history=full_history,
                        seconds=run.info["seconds"], epochs_run=epochs, diagnosis=diagnosis,
