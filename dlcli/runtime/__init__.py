@@ -6,8 +6,9 @@ the rest of dlcli only uses Keras APIs and runs unchanged on every backend; ever
 keras-tuner's private modules goes through ``private``.
 
 Modules: ``backend`` (select and import it), ``devices`` (GPU/CPU, threads, ``setup``), ``seeding``,
-``distribution``, ``graphs`` (TensorFlow's traced-graph memory), ``versions``, ``multihost`` (several processes),
-``interrupts`` (Ctrl-C, SIGTERM), ``private`` (``keras.src`` / ``keras_tuner.src``).
+``distribution``, ``graphs`` (TensorFlow's traced-graph memory), ``collector`` (Python's garbage collector),
+``versions``, ``multihost`` (several processes), ``interrupts`` (Ctrl-C, SIGTERM), ``private`` (``keras.src`` /
+``keras_tuner.src``).
 
 Importing this package does not import Keras or TensorFlow. May import: ``dlcli.config``, ``dlcli.errors``.
 """
@@ -15,6 +16,7 @@ Importing this package does not import Keras or TensorFlow. May import: ``dlcli.
 from dlcli.runtime.backend import allow_tensorflow as allow_tensorflow
 from dlcli.runtime.backend import import_keras as import_keras
 from dlcli.runtime.backend import select_backend as select_backend
+from dlcli.runtime.collector import collecting_only_new_objects as collecting_only_new_objects
 from dlcli.runtime.devices import limit_threads as limit_threads
 from dlcli.runtime.devices import setup as setup
 from dlcli.runtime.distribution import describe_strategy as describe_strategy

@@ -20,6 +20,7 @@ from typing import Any
 
 import grpc
 
+from dlcli import runtime
 from dlcli.data import Dataset
 from dlcli.errors import RunError, RunFailed
 from dlcli.integrations import TENSORBOARD_DIR, tensorboard_callbacks
@@ -67,8 +68,9 @@ class Session:
     def run(self) -> None:
         """Run the trials in this process (or, as a worker, take them from the chief)."""
         # keras-tuner gives each trial its own TensorBoard directory and adds its HParams data.
-        self.tuner.search(verbose=0, callbacks=tensorboard_callbacks(self.search.base_cfg,
-                                                                     self.run_dir / TENSORBOARD_DIR))
+        callbacks = tensorboard_callbacks(self.search.base_cfg, self.run_dir / TENSORBOARD_DIR)
+        with runtime.collecting_only_new_objects():  # each trial's clear_session: 0.9 s less (see there)
+            self.tuner.search(verbose=0, callbacks=callbacks)
 
     def serve(self, ip: str, port: int, start_workers: Callable[[int], list[subprocess.Popen]],
               wait_for_others: bool) -> None:
