@@ -243,7 +243,7 @@ def test_jax_data_parallel_across_two_processes_matches_one_process(tmp_path):
     assert single.returncode == 0, single.stdout + single.stderr
     one = read_csv(next((tmp_path / "one").glob("*/history.csv")))
     for i in (0, 1):
-        run = next((tmp_path / f"p{i}").glob("*"))
+        run = next((tmp_path / f"p{i}").glob("*/run.json")).parent
         assert '"replicas": 2' in (run / "run.json").read_text()
         two = read_csv(run / "history.csv")
         assert len(two) == len(one) == 3
