@@ -226,6 +226,23 @@ def test_mlflow_settings_are_checked(cli, write_config, runs_dir):
     assert "tracking.mlflow.url: unknown key 'url'. did you mean 'uri'?" in result.output
 
 
+def interrupted_mlflow_run(cli, write_config, runs_dir, tmp_path, monkeypatch, stopper):
+    """A 4-epoch run tracked in MLflow, with the ``stopper`` callback (it presses Ctrl-C) after the tracker's;
+    returns the store's URI, the run directory and the tracker's own ``callbacks`` method (to put back)."""
+    from dlcli.integrations import tracking
+
+    uri = sqlite_uri(tmp_path / "store.db")
+    cfg = tiny_config()
+    cfg["fit"]["epochs"] = 4
+    cfg["tracking"] = {"mlflow": {"uri": uri, "log_model": False}}
+    callbacks = tracking.MlflowTracker.callbacks
+    monkeypatch.setattr(tracking.MlflowTracker, "callbacks",
+                        lambda self, saved_epoch=None: [*callbacks(self, saved_epoch), stopper])
+    result = cli("train", write_config(cfg))
+    assert result.exit_code == 130, result.output
+    return uri, only_run(runs_dir), callbacks
+
+
 def test_a_resumed_run_continues_its_mlflow_run(cli, write_config, runs_dir, tmp_path, monkeypatch):
     import keras
 
@@ -236,16 +253,8 @@ def test_a_resumed_run_continues_its_mlflow_run(cli, write_config, runs_dir, tmp
             if epoch == 2:
                 raise KeyboardInterrupt
 
-    uri = sqlite_uri(tmp_path / "store.db")
-    cfg = tiny_config()
-    cfg["fit"]["epochs"] = 4
-    cfg["tracking"] = {"mlflow": {"uri": uri, "log_model": False}}
-    callbacks = tracking.MlflowTracker.callbacks
-    monkeypatch.setattr(tracking.MlflowTracker, "callbacks",
-                        lambda self, saved_epoch=None: [*callbacks(self, saved_epoch), CtrlCAtEpoch3()])
-    result = cli("train", write_config(cfg))
-    assert result.exit_code == 130, result.output
-    run_dir = only_run(runs_dir)
+    uri, run_dir, callbacks = interrupted_mlflow_run(cli, write_config, runs_dir, tmp_path, monkeypatch,
+                                                     CtrlCAtEpoch3())
     logged = recorded(run_dir)
     assert client(uri).get_run(logged["run_id"]).info.status == "KILLED"
     # Two short epochs, within the backup's default 5 s: nothing saved, so nothing logged yet.
@@ -284,15 +293,8 @@ def test_mlflow_gets_each_epoch_once_and_as_history_csv_has_it(cli, write_config
 
     monkeypatch.setattr(backup, "BACKUP_SECONDS", 0.0)
     monkeypatch.setattr(backup, "BACKUP_COST_FACTOR", 0.0)
-    uri = sqlite_uri(tmp_path / "store.db")
-    cfg = tiny_config()
-    cfg["fit"]["epochs"] = 4
-    cfg["tracking"] = {"mlflow": {"uri": uri, "log_model": False}}
-    callbacks = tracking.MlflowTracker.callbacks
-    monkeypatch.setattr(tracking.MlflowTracker, "callbacks",
-                        lambda self, saved_epoch=None: [*callbacks(self, saved_epoch), SavesThenCtrlC()])
-    assert cli("train", write_config(cfg)).exit_code == 130
-    run_dir = only_run(runs_dir)
+    uri, run_dir, callbacks = interrupted_mlflow_run(cli, write_config, runs_dir, tmp_path, monkeypatch,
+                                                     SavesThenCtrlC())
     run_id = recorded(run_dir)["run_id"]
     assert len(read_csv(run_dir / "history.csv")) == 2 and backup_epoch(run_dir) == saved
     for key in ("loss", "val_accuracy"):
