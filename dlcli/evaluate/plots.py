@@ -36,8 +36,7 @@ def plot_run(run_dir: Path, out_dir: Path | None = None, confusion: bool = True,
         run = open_run(run_dir, backend)
         x, y = own_test_split(run, force)
         load_model(run, unsafe=unsafe)
-        probs = class_probabilities(predict(run.model, x, run.cfg.fit.batch_size),
-                                    run.prep.encoding)
+        probs = class_probabilities(predict(run.model, x, run.cfg.fit.batch_size), run.prep.encoding)
         names = list(run.prep.class_names or [])
         matrix = classification_scores(true_indices(y, run.prep.encoding), probs, names)["matrix"]
         files.append(plot_confusion_matrix(matrix, names, out_dir / "confusion_matrix.png",

@@ -62,21 +62,29 @@ def keras_scores(model: Any, cfg: ExperimentConfig, prep: Preprocessing, x: Any,
     return row, outputs
 
 
+def eager_is_slow() -> bool:
+    """Whether the backend compiles every operation for every new shape when run eagerly (JAX), so that a
+    compiled step (``predict``, ``evaluate``) costs less there than eager calls: the one switch of
+    :func:`predict`, :func:`scorer` and the dry run (digits MLP on JAX: eager predict 0.83 s against
+    ``predict``'s 0.36 s, eager scoring 0.7-1.0 s per split against ``evaluate``'s 0.18-0.25 s)."""
+    return import_keras().backend.backend() == "jax"
+
+
 def predict(model: Any, x: Any, batch_size: int) -> np.ndarray:
     """The model's outputs for ``x`` (inference mode), float32.
 
     On TensorFlow and PyTorch an array is predicted eagerly in chunks of ``PREDICT_BATCHES`` batches (see
     above): no per-step loop and, on TensorFlow, no graph traced twice (the full batch and the last, shorter
     one), 0.03 s instead of 0.18 s for the digits train split. The outputs are the same function of each
-    sample (``metrics.csv`` of the digits MLP is unchanged to the last digit). JAX compiles every operation
-    for every new shape when eager (0.8 s against ``predict``'s 0.36 s there), and an image folder's
-    ``tf.data`` split is batched by its pipeline: both go through ``model.predict``.
+    sample (``metrics.csv`` of the digits MLP is unchanged to the last digit). Where eager is slow
+    (:func:`eager_is_slow`), and for an image folder's ``tf.data`` split, which its pipeline batches,
+    ``model.predict`` does it.
     """
-    ops = import_keras().ops
-    if is_streamed(x) or not len(x) or import_keras().backend.backend() == "jax":
+    if is_streamed(x) or not len(x) or eager_is_slow():
         return np.asarray(model.predict(**keras_inputs(x, None, batch_size), verbose=0), dtype=np.float32)
     row_bytes = max(1, x[:1].nbytes)
     rows = max(batch_size, min(PREDICT_BATCHES * batch_size, PREDICT_ROWS, PREDICT_BYTES // row_bytes))
+    ops = import_keras().ops
     chunks = [ops.convert_to_numpy(model(x[start:start + rows], training=False)) for start in range(0, len(x), rows)]
     return np.concatenate(chunks).astype(np.float32, copy=False)
 
@@ -89,12 +97,10 @@ def score_predictions(scorer: Any, outputs: np.ndarray, y: np.ndarray) -> dict[s
     weighted by the samples in each (as ``evaluate`` weights its batches): ``evaluate`` itself costs
     about 0.1 s per call on TensorFlow for its data adapter, callbacks and eager loop, more than this.
     """
-    keras = import_keras()
-    ops = keras.ops
-    if keras.backend.backend() == "jax":
-        # Eager JAX compiles every operation for every new shape (0.7-1.0 s per split for the digits MLP);
-        # evaluate compiles the scorer's one test step per shape instead. Same loss (one batch per
-        # SCORING_BATCH samples, weighted by size) and metrics.
+    ops = import_keras().ops
+    if not scorer.run_eagerly:
+        # A compiled scorer (where eager is slow, see scorer): evaluate compiles its one test step per shape.
+        # Same loss (one batch per SCORING_BATCH samples, weighted by size) and metrics.
         scores = scorer.evaluate(outputs, y, batch_size=SCORING_BATCH, verbose=0, return_dict=True)
         return {name: float(value) for name, value in scores.items()}
     scorer.reset_metrics()
@@ -117,11 +123,12 @@ def scorer(cfg: ExperimentConfig, prep: Preprocessing, shape: tuple[int, ...],
            metrics: list[Any] | None = None) -> Any:
     """A model that outputs its input, compiled with the run's loss and metrics (or only ``metrics``, when
     given): Keras's own definitions applied to predictions, which on TensorFlow carry no softmax logits to
-    bypass the clipping. Used by :func:`score_predictions`, never fitted or evaluated."""
+    bypass the clipping. Used by :func:`score_predictions`, never fitted; evaluated only where eager is slow
+    (:func:`eager_is_slow`): its compiled step is then cheaper than eager calls."""
     keras = import_keras()
     model = keras.Sequential([keras.Input(shape=shape), keras.layers.Identity()], name="scores")
     model.compile(loss=cfg.compile.loss, metrics=resolve_metrics(cfg.compile, prep) if metrics is None else metrics,
-                  run_eagerly=keras.backend.backend() != "jax")  # JAX: see score_predictions
+                  run_eagerly=not eager_is_slow())
     return model
 
 

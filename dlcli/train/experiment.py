@@ -11,7 +11,7 @@ from dlcli.config import ExperimentConfig, load_config
 from dlcli.data import Dataset, prepare
 from dlcli.errors import ConfigError, DataError, allowed_list
 from dlcli.model import build_model, resolve_metrics
-from dlcli.model.scoring import predict, score_predictions, scorer
+from dlcli.model.scoring import eager_is_slow, predict, score_predictions, scorer
 from dlcli.runs import resumable_info
 
 
@@ -53,13 +53,13 @@ def _dry_run(model: Any, cfg: ExperimentConfig, data: Dataset) -> None:
 
     On TensorFlow and PyTorch the two samples are predicted and scored eagerly
     (:func:`~dlcli.model.scoring.predict`, :func:`~dlcli.model.scoring.score_predictions`): 0.08 s instead of
-    ``evaluate``'s 0.47 s, which traces a graph for a batch of two. Eager JAX compiles every operation
-    for every shape (1.3 s), so there a compiled copy of the model evaluates them (0.5 s).
+    ``evaluate``'s 0.47 s, which traces a graph for a batch of two. Where eager is slow
+    (:func:`~dlcli.model.scoring.eager_is_slow`: JAX, 1.3 s) a compiled copy of the model evaluates them (0.5 s).
     """
     keras = runtime.import_keras()
     x, y = data.head(2)
     with runtime.rng_preserved():
-        if keras.backend.backend() == "jax":
+        if eager_is_slow():
             def check(metrics: list[Any]) -> None:
                 probe = keras.models.clone_model(model)
                 probe.compile(loss=cfg.compile.loss, metrics=metrics)
