@@ -229,9 +229,9 @@ def bench_train(sizes: Sizes, work: Path, tables: tuple[Path, Path]) -> list[dic
     for label, config, plain_args, epochs, batch in cases:
         same = ["--set", "data.scale=standard", "--set", "fit.early_stopping=null", "--set", f"fit.epochs={epochs}",
                 "--set", f"fit.batch_size={batch}", "--set", "compile.optimizer.learning_rate=0.001"]
-        # By default dlcli turns on TensorFlow's op determinism (same seed, same numbers) and checkpoints every
-        # few seconds for --resume; the plain script, like most hand-written ones, does neither. So dlcli runs both
-        # ways: as shipped, and "lean" (deterministic: false, fit.backup: false), the same work as the script.
+        # By default dlcli checkpoints every few seconds for --resume (and turns on op determinism on a GPU, not
+        # on this CPU); the plain script, like most hand-written ones, does neither. So dlcli runs both ways: as
+        # shipped, and "lean" (deterministic: false, fit.backup: false), the same work as the script.
         sides = {"dlcli": [], "dlcli lean": ["--set", "deterministic=false", "--set", "fit.backup=false"]}
         walls: dict[str, list[float]] = {k: [] for k in (*sides, "plain")}
         epoch_s, accs, rss = {k: [] for k in walls}, {k: [] for k in walls}, {k: [] for k in walls}
@@ -437,27 +437,31 @@ def run_numbers(runs_dir: Path) -> str:
 
 
 def bench_determinism(sizes: Sizes, work: Path) -> list[dict]:
-    """What op determinism (``deterministic: true``, the default) costs per epoch on each backend, and whether
-    it changes anything on this CPU: are two runs without it already identical (history and metrics, to the
-    last digit), and are they identical to the runs with it?"""
+    """What op determinism (``deterministic: true``; the default, ``auto``, turns it on on a GPU only) costs on
+    each backend, per epoch and to the end of the first, and whether it changes anything on this CPU: are two
+    runs without it already identical (history and metrics, to the last digit), and are they identical to the
+    runs with it?"""
     rows = []
     quick = sizes.reps == 1  # quick: the default backend's MLP only
     for backend in installed_backends()[:1] if quick else installed_backends():
         for label, config in (("MLP", "digits_mlp.yaml"),) + ((("CNN", "digits_cnn.yaml"),) if not quick else ()):
             per_epoch: dict[bool, list[float]] = {True: [], False: []}
+            first: dict[bool, list[float]] = {True: [], False: []}  # process start to the end of epoch 1
             numbers: dict[bool, list[str]] = {True: [], False: []}
             for rep in range(max(sizes.reps, 2)):  # two runs each at least: reproducibility needs a pair
                 for det in (True, False):
                     runs_dir = work / f"runs-det-{backend}-{label}-{det}"
-                    run_rss([*DLCLI, "train", str(ROOT / "configs" / config), "--backend", backend,
-                             "--set", f"deterministic={str(det).lower()}", "--set", "fit.early_stopping=null",
-                             "--set", f"fit.epochs={sizes.epochs}", "--runs-dir", str(runs_dir)])
+                    res = run_rss([*DLCLI, "train", str(ROOT / "configs" / config), "--backend", backend,
+                                   "--set", f"deterministic={str(det).lower()}", "--set", "fit.early_stopping=null",
+                                   "--set", f"fit.epochs={sizes.epochs}", "--runs-dir", str(runs_dir)])
                     info = last_run(runs_dir)
                     per_epoch[det].append(median(info["epoch_seconds"][1:] or info["epoch_seconds"]))
+                    first[det].append(info["first_epoch_end_unix"] - res.start_unix)
                     numbers[det].append(run_numbers(runs_dir))
             on, off = median(per_epoch[True]), median(per_epoch[False])
             rows.append({"backend": backend, "model": label, "s/epoch deterministic": round(on, 4),
                          "s/epoch not": round(off, 4), "cost": round(on / off, 3),
+                         "1st epoch later by s": round(median(first[True]) - median(first[False]), 2),
                          "same numbers twice, deterministic": "yes" if len(set(numbers[True])) == 1 else "no",
                          "same numbers twice, not": "yes" if len(set(numbers[False])) == 1 else "no",
                          "deterministic = not": "yes" if numbers[True][0] == numbers[False][0] else "no"})

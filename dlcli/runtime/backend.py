@@ -52,11 +52,12 @@ def current_backend() -> str | None:
     return keras.backend.backend() if keras is not None and hasattr(keras, "backend") else None
 
 
-def select_backend(backend: str, device: str = "auto", deterministic: bool = True) -> None:
+def select_backend(backend: str, device: str = "auto", deterministic: bool | str = "auto") -> None:
     """Choose the Keras backend for this process; must run before Keras is imported.
 
     For JAX and PyTorch, ``device: cpu`` hides the GPUs from them here (they read it at import), and
-    ``deterministic`` asks XLA for deterministic GPU kernels.
+    ``deterministic`` (true or auto: on a GPU, see :func:`~dlcli.runtime.devices.determinism_on`) asks XLA for
+    deterministic GPU kernels.
 
     Raises:
         ConfigError: the backend's package is not installed (with the pip line that installs it), or
@@ -79,7 +80,7 @@ def select_backend(backend: str, device: str = "auto", deterministic: bool = Tru
         cpus = os.environ.get(CPU_DEVICES_ENV, "").strip()
         if cpus.isdigit() and "xla_force_host_platform_device_count" not in flags:
             flags += f" --xla_force_host_platform_device_count={cpus}"  # several CPU devices, as split_cpu does
-        if deterministic and "xla_gpu_deterministic_ops" not in flags:
+        if deterministic is not False and "xla_gpu_deterministic_ops" not in flags:  # it only acts on a GPU
             flags += " --xla_gpu_deterministic_ops=true"
         os.environ["XLA_FLAGS"] = flags.strip()
         if device == "cpu":

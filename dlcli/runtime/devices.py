@@ -11,8 +11,9 @@ from dlcli.runtime.backend import import_keras, quiet, split_cpu, stderr_silence
 from dlcli.runtime.seeding import set_seed
 
 
-def setup(device: str, seed: int, deterministic: bool = True) -> str:
-    """Select the device, seed every generator and set determinism. Returns the device used.
+def setup(device: str, seed: int, deterministic: bool | str = "auto") -> str:
+    """Select the device, seed every generator and set determinism (:func:`determinism_on`). Returns the
+    device used.
 
     Must run before any tensor is created.
 
@@ -31,6 +32,7 @@ def setup(device: str, seed: int, deterministic: bool = True) -> str:
         raise ConfigError("device", f"'gpu' was asked for, but the {backend} backend sees no GPU on this machine "
                           f"({fix}); use device: cpu or auto")
     used = "gpu" if gpus and device != "cpu" else "cpu"
+    deterministic = determinism_on(deterministic, used)
     if backend == "tensorflow":
         import tensorflow as tf
 
@@ -46,6 +48,22 @@ def setup(device: str, seed: int, deterministic: bool = True) -> str:
     # JAX on a CPU is deterministic already; on a GPU select_backend set --xla_gpu_deterministic_ops.
     set_seed(keras, seed)
     return used
+
+
+def determinism_on(deterministic: bool | str, device_used: str) -> bool:
+    """Whether a run on ``device_used`` ("cpu" or "gpu") turns on op determinism: ``deterministic`` true or
+    false as it says; ``auto`` (the default) on a GPU only.
+
+    On a GPU, kernels that add in whatever order their threads finish (cuDNN convolutions, atomics) give other
+    numbers each run without it. On a CPU the same seed gives the same numbers without it (benchmark section 9
+    checks it on every backend: digits MLP and CNN, two runs each, identical), while it costs there: on
+    TensorFlow 1.07x per CNN epoch and 0.2-0.3 s more to the first (a heavier graph to trace and run),
+    on PyTorch 1.07-1.09x per epoch. It changes TensorFlow's numbers (another loss kernel): runs saved while
+    ``true`` was the default record it in their ``config.yaml`` and train again as they did.
+    """
+    if deterministic == "auto":
+        return device_used == "gpu"
+    return bool(deterministic)
 
 
 def _gpus(backend: str) -> list[Any]:

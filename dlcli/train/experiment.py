@@ -143,6 +143,7 @@ def run_info(exp: Experiment) -> dict[str, Any]:
     data = exp.data
     return {
         "seed": exp.cfg.seed, "device": exp.cfg.device, "device_used": exp.device,
+        "deterministic_ops": runtime.determinism_on(exp.cfg.deterministic, exp.device),
         "distribution": runtime.describe_strategy(exp.strategy),
         "params": int(exp.model.count_params()), "versions": runtime.versions(),
         "data": {"source": data.source, "fingerprint": data.fingerprint, "task": data.prep.task,

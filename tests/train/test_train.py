@@ -51,6 +51,7 @@ def test_train_writes_every_file_with_its_columns(cli, write_config, runs_dir):
 
     info = json.loads((run / "run.json").read_text())
     assert info["status"] == "completed" and info["seed"] == 1 and info["device_used"] == "cpu"
+    assert info["deterministic_ops"] is False  # deterministic: auto, on a CPU
     assert info["params"] == (4 * 8 + 8) + (8 * 3 + 3)
     assert {"python", BACKEND, "keras", "dlcli"} <= set(info["versions"]) and info["versions"]["backend"] == BACKEND
     assert info["data"]["fingerprint"].startswith("sha256:")
@@ -75,11 +76,44 @@ def test_resolved_config_repeats_the_run(cli, write_config, runs_dir):
     train_ok(cli, write_config(tiny_config()), "--set", "fit.epochs=1")
     first = only_run(runs_dir)
     saved = yaml.safe_load((first / "config.yaml").read_text())
-    assert saved["fit"]["epochs"] == 1 and saved["deterministic"] is True  # defaults filled in
+    assert saved["fit"]["epochs"] == 1 and saved["deterministic"] == "auto"  # defaults filled in
     train_ok(cli, first / "config.yaml", "--runs-dir", runs_dir / "again")
     second = only_run(runs_dir / "again")
     assert (first / "metrics.csv").read_text() == (second / "metrics.csv").read_text()
     assert (first / "history.csv").read_text() == (second / "history.csv").read_text()
+
+
+def test_op_determinism_on_a_cpu_only_when_asked(cli, write_config, runs_dir):
+    """``deterministic: auto`` (the default) leaves op determinism off on a CPU, where the same seed gives the same
+    numbers without it (a small CNN, whose convolutions run on several threads, trained twice); ``true`` turns it
+    on, and run.json records which."""
+    cnn = tiny_config(
+        data={"source": "digits", "split": {"train": 0.6, "val": 0.2, "test": 0.2}, "scale": "minmax",
+              "reshape": [8, 8, 1]},
+        model={"layers": [{"type": "Conv2D", "filters": 8, "kernel_size": 3, "padding": "same", "activation": "relu"},
+                          {"type": "MaxPooling2D", "pool_size": 2}, {"type": "Flatten"},
+                          {"type": "Dropout", "rate": 0.2}, {"type": "Dense", "units": 10, "activation": "softmax"}]},
+        fit={"batch_size": 32, "epochs": 2})
+    config = write_config(cnn)
+    runs = []
+    for where in ("first", "second"):
+        train_ok(cli, config, "--runs-dir", runs_dir / where)
+        runs.append(only_run(runs_dir / where))
+        assert json.loads((runs[-1] / "run.json").read_text())["deterministic_ops"] is False
+    for name in ("history.csv", "metrics.csv"):
+        assert (runs[0] / name).read_text() == (runs[1] / name).read_text(), name
+    if BACKEND == "tensorflow":
+        from tensorflow.python.framework import config as tf_config
+
+        assert not tf_config.is_op_determinism_enabled()
+    try:
+        train_ok(cli, config, "--runs-dir", runs_dir / "asked", "--set", "deterministic=true", "--set", "fit.epochs=1")
+        assert json.loads((only_run(runs_dir / "asked") / "run.json").read_text())["deterministic_ops"] is True
+        if BACKEND == "tensorflow":
+            assert tf_config.is_op_determinism_enabled()
+    finally:
+        if BACKEND == "tensorflow":  # the tests after this one in the process run as a user's default would
+            tf_config.disable_op_determinism()
 
 
 def test_overrides_and_name_seed(cli, write_config, runs_dir):
