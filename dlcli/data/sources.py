@@ -28,7 +28,8 @@ class RawData:
 
 
 def _load_bundled(name: str) -> RawData:
-    from sklearn import datasets  # lazy: start-up speed
+    with runtime.big_import("sklearn"):
+        from sklearn import datasets  # lazy: start-up speed
 
     bunch = getattr(datasets, f"load_{name}")()
     names = getattr(bunch, "target_names", None)

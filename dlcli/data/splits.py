@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlcli import runtime
 from dlcli.config import DataConfig
 from dlcli.errors import DataError
 
@@ -22,7 +23,8 @@ def split_indices(n: int, cfg: DataConfig, seed: int, strata: np.ndarray | None,
     Raises:
         DataError: too few samples for a fraction, or a class too small to stratify.
     """
-    from sklearn.model_selection import train_test_split  # lazy: start-up speed
+    with runtime.big_import("sklearn"):
+        from sklearn.model_selection import train_test_split  # lazy: start-up speed
 
     split = cfg.split
     idx = np.arange(n)

@@ -16,6 +16,7 @@ Importing this package does not import Keras or TensorFlow. May import: ``dlcli.
 from dlcli.runtime.backend import allow_tensorflow as allow_tensorflow
 from dlcli.runtime.backend import import_keras as import_keras
 from dlcli.runtime.backend import select_backend as select_backend
+from dlcli.runtime.collector import big_import as big_import
 from dlcli.runtime.collector import collecting_only_new_objects as collecting_only_new_objects
 from dlcli.runtime.devices import determinism_on as determinism_on
 from dlcli.runtime.devices import limit_threads as limit_threads

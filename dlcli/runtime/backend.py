@@ -10,6 +10,7 @@ from typing import Any
 
 from dlcli.errors import ConfigError
 from dlcli.runtime import private
+from dlcli.runtime.collector import big_import
 
 # TensorFlow's C++ log level, read once when TensorFlow is imported: 3 also hides the "E0000 ..." lines it
 # logs as errors for harmless conditions (no CUDA driver; "NodeDef mentions attribute use_unbounded_threadpool
@@ -99,7 +100,7 @@ def import_keras(verbose: bool = False) -> Any:
     for key, value in _DEFAULT_ENV.items():
         os.environ.setdefault(key, value)
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = _QUIET_LOG_LEVEL if quiet(verbose) else _VERBOSE_LOG_LEVEL
-    with stderr_silenced(quiet(verbose)):
+    with stderr_silenced(quiet(verbose)), big_import("keras"):
         import keras  # lazy: a backend takes seconds to import
         if keras.backend.backend() == "tensorflow":
             import tensorflow  # noqa: F401 - finish the noisy part while stderr is silenced
