@@ -710,8 +710,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", choices=[title[0] for title in SECTIONS],
                         help="run only these sections")
     parser.add_argument("--seeds", default=None, help="section 7: comma-separated seeds (default 42), e.g. 42,0,1")
+    parser.add_argument("--reps", type=int, default=None, help="repetitions per case (default 3; 1 with --quick): "
+                        "more give steadier medians on a noisy machine")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
+    if args.reps:
+        sizes = dataclasses.replace(sizes, reps=args.reps)
     if args.seeds:
         sizes = dataclasses.replace(sizes, real_seeds=tuple(int(s) for s in args.seeds.split(",")))
     out = args.out or (None if args.quick else HERE / "results.md")
