@@ -45,7 +45,8 @@ class ExperimentConfig(Strict):
     deterministic: bool | Literal["auto"] = Field(
         "auto", description="Op determinism (the same seed gives the same numbers): true on every device, false "
         "never, auto on a GPU only: GPU kernels need it, while on a CPU the same seed gives the same numbers "
-        "without it and it costs there up to 9% per epoch and 0.2-0.3 s to the first (TensorFlow, PyTorch).")
+        "without it, and it costs there up to 9% per epoch and tenths of a second to the first (TensorFlow, "
+        "PyTorch).")
     backend: Backend = Field(
         "tensorflow", description="The Keras backend that runs the model: tensorflow, jax or torch (default: "
         "$KERAS_BACKEND, else tensorflow). A model saved on one backend loads on any other.")

@@ -57,9 +57,9 @@ def determinism_on(deterministic: bool | str, device_used: str) -> bool:
     On a GPU, kernels that add in whatever order their threads finish (cuDNN convolutions, atomics) give other
     numbers each run without it. On a CPU the same seed gives the same numbers without it (benchmark section 9
     checks it on every backend: digits MLP and CNN, two runs each, identical), while it costs there: on
-    TensorFlow 1.07x per CNN epoch and 0.2-0.3 s more to the first (a heavier graph to trace and run),
-    on PyTorch 1.07-1.09x per epoch. It changes TensorFlow's numbers (another loss kernel): runs saved while
-    ``true`` was the default record it in their ``config.yaml`` and train again as they did.
+    TensorFlow up to 1.07x per CNN epoch and 0.2-0.3 s more to the end of its first batch (in-process, 3
+    alternating pairs), on PyTorch 1.04-1.09x per epoch. It changes TensorFlow's numbers (other kernels run):
+    runs saved while ``true`` was the default record it in their ``config.yaml`` and train again as they did.
     """
     if deterministic == "auto":
         return device_used == "gpu"
