@@ -1,4 +1,5 @@
-"""``big_import``: a large import without the garbage collector, what it loaded frozen out of later collections."""
+"""``big_import`` (a large import without the garbage collector, what it loaded frozen out of later collections) and
+``determinism_on`` (op determinism where ``deterministic`` asks for it: ``auto`` on a GPU only)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import sys
 import types
 import weakref
 
+import pytest
+
 from dlcli.runtime.collector import big_import
+from dlcli.runtime.devices import determinism_on
 
 
 class Node:
@@ -48,3 +52,10 @@ def test_big_import_restores_the_collector_after_an_error(monkeypatch):
         assert gc.isenabled()
     finally:
         gc.unfreeze()
+
+
+@pytest.mark.parametrize(("setting", "device", "on"), [
+    ("auto", "cpu", False), ("auto", "gpu", True), (True, "cpu", True), (True, "gpu", True),
+    (False, "cpu", False), (False, "gpu", False)])
+def test_op_determinism_follows_the_setting_and_auto_means_a_gpu(setting, device, on):
+    assert determinism_on(setting, device) is on
