@@ -27,7 +27,9 @@ def main() -> None:
     frozen (``gc.freeze``), so the interpreter's last garbage collection at exit skips them. With TensorFlow
     loaded that collection walks its half a million objects for nothing: 1.1-1.5 s after a ``train`` here,
     spent after the work is over but before the shell prompt returns. Nothing else about the exit changes:
-    ``atexit`` handlers (MLflow's, logging's) still run and the exit code is the command's.
+    ``atexit`` handlers (MLflow's, logging's) still run and the exit code is the command's. (``gc`` is called
+    here, not through ``dlcli.runtime.collector``: importing ``dlcli.runtime`` imports NumPy, which ``--help``
+    must not.)
     """
     try:
         app()

@@ -35,17 +35,17 @@ def score_run(model: Any, cfg: ExperimentConfig, data: Dataset) -> tuple[list[di
     return [*metrics, baseline.row()], baseline
 
 
-def draw_learning_curves(history: dict[str, list[float]], run_dir: Path) -> Future:
-    """Start drawing ``learning_curves.png`` from the finished history in a thread, and return its Future
+def draw_learning_curves(history: dict[str, list[Any]], run_dir: Path) -> Future:
+    """Start drawing ``learning_curves.png`` from the finished history (the columns of ``history.csv``, its
+    ``epoch`` too, as :func:`~dlcli.runs.read_history` gives them) in a thread, and return its Future
     (``result()`` waits, and raises what the drawing raised).
 
     The plot needs only the history (the best epoch is the lowest validation loss), so it is drawn while the
     model is saved and scored: matplotlib's import and drawing (~0.5 s) no longer come after them, on the
     run's critical path. The file is written through a temporary name, so it is complete or absent.
     """
-    curves = {"epoch": list(range(1, len(history.get("loss", [])) + 1)), **history}
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dlcli-plot")
-    future = pool.submit(plot_learning_curves, curves, run_dir / "learning_curves.png", best_epoch(history)[0],
+    future = pool.submit(plot_learning_curves, history, run_dir / "learning_curves.png", best_epoch(history)[0],
                          title=run_dir.name)
     pool.shutdown(wait=False)
     return future
